@@ -1,0 +1,420 @@
+# -*- coding: utf-8 -*-
+# Copyright: mailguard.postfix contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Findings: what in a Postfix configuration opens a relay, causes backscatter,
+costs more than it needs to, or misses a protection the version has.
+
+``stage_findings`` judges restriction lists alone, so that computed lists can be
+checked with the same rules as a live host. ``config_findings`` judges the
+whole picture gathered by ``postfix_facts``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.mailguard.postfix.plugins.module_utils import restriction_model as rm
+from ansible_collections.mailguard.postfix.plugins.module_utils import inventory
+
+MAIN_CF = "main.cf"
+
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+SEVERITY_RANK = dict((name, index) for index, name in enumerate(SEVERITIES))
+
+CATEGORY_RELAY = "relay"
+CATEGORY_BACKSCATTER = "backscatter"
+CATEGORY_ORDER = "order"
+CATEGORY_VERSION = "version"
+CATEGORY_HOST = "host"
+
+# Parameters whose override in master.cf changes who may relay through a service.
+RELAY_PARAMETERS = ("smtpd_relay_restrictions", "smtpd_recipient_restrictions", "mynetworks")
+
+
+def finding(fid, category, severity, service, parameter, message, fix):
+    return {
+        "id": fid,
+        "category": category,
+        "severity": severity,
+        "service": service,
+        "parameter": parameter,
+        "message": message,
+        "fix": fix,
+    }
+
+
+def _is_yes(value):
+    return str(value or "").strip().lower() in ("yes", "true", "1", "on")
+
+
+def _stage_entries(stages, stage):
+    return (stages.get(stage) or {}).get("entries") or []
+
+
+def relay_findings(service, stages, label_override=False):
+    """Open-relay paths through the relay and recipient lists of one service."""
+    state, entry = rm.relay_path(_stage_entries(stages, "relay"), _stage_entries(stages, "recipient"))
+    results = []
+    if state == "open":
+        fid = "master-override-opens-relay" if label_override else "open-relay-permit"
+        param = _parameter_of(stages, entry)
+        results.append(finding(
+            fid, CATEGORY_RELAY, "critical", service, param,
+            "An unauthenticated client reaches '%s' before reject_unauth_destination: "
+            "anyone can relay mail to any domain through this service." % entry["text"],
+            "Put reject_unauth_destination right after permit_mynetworks and "
+            "permit_sasl_authenticated in %s, ahead of any other permit." % param))
+    elif state == "unguarded":
+        results.append(finding(
+            "relay-check-missing", CATEGORY_RELAY, "critical", service,
+            "smtpd_relay_restrictions",
+            "Neither smtpd_relay_restrictions nor smtpd_recipient_restrictions contains "
+            "reject_unauth_destination; Postfix refuses mail or relays depending on version.",
+            "Set smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, "
+            "reject_unauth_destination."))
+    elif entry is not None and entry["name"] == "defer_unauth_destination":
+        results.append(finding(
+            "relay-defer-not-reject", CATEGORY_RELAY, "low", service, _parameter_of(stages, entry),
+            "Relay attempts get a 4xx (defer_unauth_destination): relaying is closed, but "
+            "abusers are invited to retry.",
+            "Use reject_unauth_destination once the configuration is known to be good."))
+    return results
+
+
+def _parameter_of(stages, entry):
+    for info in stages.values():
+        for item in info.get("entries") or []:
+            if item is entry:
+                return info["parameter"]
+    return "smtpd_relay_restrictions"
+
+
+def order_findings(service, stages, values, explicit=None, only_stages=None):
+    """Order, cost and hygiene problems inside each restriction list."""
+    explicit = explicit or {}
+    results = []
+    for stage, param in rm.STAGES:
+        if only_stages is not None and stage not in only_stages:
+            continue
+        info = stages.get(stage) or {}
+        entries = info.get("entries") or []
+        if info.get("error"):
+            results.append(finding(
+                "unknown-restriction", CATEGORY_ORDER, "high", service, param,
+                "The list cannot be parsed: %s." % info["error"],
+                "Fix the syntax of %s." % param))
+            continue
+        results.extend(_entry_findings(service, param, entries, values, explicit))
+    return results
+
+
+def _entry_findings(service, param, entries, values, explicit):
+    results = []
+    first_expensive = None
+    for index, entry in enumerate(entries):
+        rank = rm.COST_RANK[entry["cost"]]
+        if entry["cost"] in (rm.COST_DNS, rm.COST_EXTERNAL) and first_expensive is None:
+            first_expensive = entry
+        elif first_expensive is not None and rank <= rm.COST_RANK[rm.COST_LOCAL]:
+            results.append(finding(
+                "expensive-before-cheap", CATEGORY_ORDER, "medium", service, param,
+                "'%s' (%s) runs before '%s' (%s): every request pays for the lookup even when "
+                "the cheap check would decide." % (first_expensive["text"], first_expensive["cost"],
+                                                   entry["text"], entry["cost"]),
+                "Move no-lookup and local-table checks ahead of DNS and policy checks in %s."
+                % param))
+            first_expensive = None
+        if entry["name"] == "permit" and index < len(entries) - 1:
+            results.append(finding(
+                "permit-shadows-reject", CATEGORY_ORDER, "high", service, param,
+                "An unconditional 'permit' at position %d ends the list; '%s' and what follows "
+                "never run." % (index, entries[index + 1]["text"]),
+                "Remove the permit or move it to the end of %s." % param))
+        if entry["name"] in rm.DNSBL_RESTRICTIONS and not rm.dnsbl_has_reply_filter(entry["args"][0]):
+            results.append(finding(
+                "dnsbl-without-reply-filter", CATEGORY_ORDER, "high", service, param,
+                "'%s' has no reply filter: any answer, including a list's error codes "
+                "(127.255.255.x) or a dead list answering for everything, counts as listed."
+                % entry["text"],
+                "Give the list its documented codes, e.g. zen.spamhaus.org=127.0.0.[2..11]."))
+        if entry["name"] == "check_policy_service":
+            results.extend(_policy_findings(service, param, entry, values, explicit))
+        if entry["name"] == "permit_mx_backup":
+            results.append(finding(
+                "permit-mx-backup", CATEGORY_RELAY, "high", service, param,
+                "permit_mx_backup accepts mail for any domain that lists this host as MX, "
+                "without knowing its recipients: a backscatter source and a relay risk "
+                "(deprecated since Postfix 3.9).",
+                "Remove permit_mx_backup; list backup domains in relay_domains with "
+                "relay_recipient_maps."))
+        if not entry["known"]:
+            results.append(finding(
+                "unknown-restriction", CATEGORY_ORDER, "high", service, param,
+                "'%s' is neither a Postfix restriction nor a class in smtpd_restriction_classes; "
+                "smtpd answers 4xx to every request that reaches it." % entry["text"],
+                "Correct the name or declare the class in smtpd_restriction_classes."))
+    return results
+
+
+def _policy_findings(service, param, entry, values, explicit):
+    _endpoint, attributes = rm.policy_attributes(entry["args"][0])
+    missing = []
+    if "timeout" not in attributes and "smtpd_policy_service_timeout" not in explicit:
+        missing.append("a timeout (default %s)" % values.get("smtpd_policy_service_timeout", "100s"))
+    if "default_action" not in attributes and "smtpd_policy_service_default_action" not in explicit:
+        missing.append("a deliberate default action (default '%s')"
+                       % values.get("smtpd_policy_service_default_action", "451 4.3.5 Server configuration problem"))
+    if not missing:
+        return []
+    return [finding(
+        "policy-service-without-timeout", CATEGORY_ORDER, "medium", service, param,
+        "'%s' has no %s: a dead or slow policy server stalls or tempfails every message."
+        % (entry["text"], " and no ".join(missing)),
+        "Write it as check_policy_service { %s, timeout=10s, default_action=DUNNO } "
+        "(or a 4xx to fail closed)." % _endpoint_text(entry))]
+
+
+def _endpoint_text(entry):
+    return rm.policy_attributes(entry["args"][0])[0]
+
+
+def stage_findings(service, stages, values, explicit=None, overridden=None, label_override=False):
+    """All findings that can be judged from one service's restriction lists."""
+    only = None
+    if overridden is not None:
+        only = set(stage for stage, param in rm.STAGES if param in overridden)
+    results = []
+    if overridden is None or any(p in overridden for p in RELAY_PARAMETERS):
+        results.extend(relay_findings(service, stages, label_override=label_override))
+    results.extend(order_findings(service, stages, values, explicit, only_stages=only))
+    return results
+
+
+def version_findings(service, values, explicit, stages, overridden=None):
+    """Protections the running version has but the configuration leaves off.
+
+    For a master.cf service (``overridden`` given) only what its overrides
+    change is judged; the rest is main.cf's and reported there once.
+    """
+    def judged(*params):
+        return overridden is None or bool(overridden.intersection(params))
+
+    results = []
+    if overridden is None and "compatibility_level" not in explicit:
+        results.append(finding(
+            "compatibility-level-unset", CATEGORY_VERSION, "medium", service, "compatibility_level",
+            "compatibility_level is not set, so Postfix runs with built-in level %s defaults "
+            "(for example relay_domains = $mydestination)." % values.get("compatibility_level", "0"),
+            "Set compatibility_level explicitly after reviewing the changed defaults."))
+    all_entries = [e for info in stages.values() for e in info.get("entries") or []]
+    if judged("smtpd_forbid_unauth_pipelining", "smtpd_data_restrictions") \
+            and "smtpd_forbid_unauth_pipelining" in values \
+            and not _is_yes(values["smtpd_forbid_unauth_pipelining"]) \
+            and not any(e["name"] == "reject_unauth_pipelining" for e in all_entries):
+        results.append(finding(
+            "unauth-pipelining-unprotected", CATEGORY_VERSION, "medium", service,
+            "smtpd_forbid_unauth_pipelining",
+            "Clients that send commands ahead of the server's replies (a spamware habit) "
+            "are served normally.",
+            "Set smtpd_forbid_unauth_pipelining = yes (Postfix 3.7.6+), or add "
+            "reject_unauth_pipelining to smtpd_data_restrictions."))
+    bare = values.get("smtpd_forbid_bare_newline")
+    if judged("smtpd_forbid_bare_newline") and bare is not None and bare.strip().lower() in ("no", ""):
+        results.append(finding(
+            "bare-newline-unprotected", CATEGORY_VERSION, "medium", service, "smtpd_forbid_bare_newline",
+            "Bare newlines are accepted in SMTP, which allows SMTP smuggling of forged messages.",
+            "Set smtpd_forbid_bare_newline = normalize (or yes)."))
+    if judged("disable_vrfy_command") and "disable_vrfy_command" in values \
+            and not _is_yes(values["disable_vrfy_command"]):
+        results.append(finding(
+            "vrfy-enabled", CATEGORY_VERSION, "low", service, "disable_vrfy_command",
+            "VRFY lets anyone test which addresses exist here (address harvesting).",
+            "Set disable_vrfy_command = yes."))
+    return results
+
+
+def backscatter_findings(facts):
+    values = facts.get("effective", {})
+    explicit = facts.get("parameters", {})
+    results = []
+    classes = facts.get("address_classes", {})
+    smtp_stages = _smtp_stages(facts)
+    recipient_names = set(e["name"] for e in _stage_entries(smtp_stages, "recipient")) | \
+        set(e["name"] for e in _stage_entries(smtp_stages, "relay"))
+    relay = classes.get("relay", {})
+    if relay.get("domains") and not relay.get("validated"):
+        results.append(finding(
+            "relay-domains-without-recipient-maps", CATEGORY_BACKSCATTER, "high", MAIN_CF,
+            "relay_recipient_maps",
+            "relay_domains (%s) is set but relay_recipient_maps is empty: every recipient in "
+            "those domains is accepted, and mail for unknown ones bounces to the (often forged) "
+            "sender." % ", ".join(relay["domains"][:5]),
+            "List valid relay recipients in relay_recipient_maps, or use "
+            "reject_unverified_recipient for those domains."))
+    vmailbox = classes.get("virtual_mailbox", {})
+    if vmailbox.get("domains") and not vmailbox.get("tables"):
+        results.append(finding(
+            "virtual-domains-without-recipient-table", CATEGORY_BACKSCATTER, "high", MAIN_CF,
+            "virtual_mailbox_maps",
+            "virtual_mailbox_domains (%s) has no virtual_mailbox_maps to validate recipients "
+            "against." % ", ".join(vmailbox["domains"][:5]),
+            "Set virtual_mailbox_maps to the table of mailboxes."))
+    valias = classes.get("virtual_alias", {})
+    if valias.get("domains") and not valias.get("tables"):
+        results.append(finding(
+            "virtual-domains-without-recipient-table", CATEGORY_BACKSCATTER, "high", MAIN_CF,
+            "virtual_alias_maps",
+            "virtual_alias_domains (%s) has no virtual_alias_maps to validate recipients "
+            "against." % ", ".join(valias["domains"][:5]),
+            "Set virtual_alias_maps to the table of aliases."))
+    if not _is_yes(values.get("smtpd_reject_unlisted_recipient", "yes")) \
+            and "reject_unlisted_recipient" not in recipient_names:
+        results.append(finding(
+            "reject-unlisted-recipient-off", CATEGORY_BACKSCATTER, "high", MAIN_CF,
+            "smtpd_reject_unlisted_recipient",
+            "smtpd_reject_unlisted_recipient = no: unknown recipients are accepted and bounced "
+            "later.",
+            "Set smtpd_reject_unlisted_recipient = yes."))
+    local = classes.get("local", {})
+    if local.get("domains") and not local.get("tables"):
+        results.append(finding(
+            "local-recipient-maps-empty", CATEGORY_BACKSCATTER, "high", MAIN_CF, "local_recipient_maps",
+            "local_recipient_maps is empty: mail to any user in the local domains is accepted "
+            "and unknown ones bounce.",
+            "Restore local_recipient_maps = proxy:unix:passwd.byname $alias_maps."))
+    if values.get("luser_relay", "").strip():
+        results.append(finding(
+            "luser-relay", CATEGORY_BACKSCATTER, "high", MAIN_CF, "luser_relay",
+            "luser_relay = %s sends mail for unknown local users somewhere instead of "
+            "refusing it." % values["luser_relay"],
+            "Remove luser_relay."))
+    forwarding = facts.get("forwarding", {})
+    catch_all = (forwarding.get("virtual_aliases") or {}).get("catch_all") or []
+    if catch_all:
+        results.append(finding(
+            "catch-all-alias", CATEGORY_BACKSCATTER, "high", MAIN_CF, "virtual_alias_maps",
+            "Catch-all virtual aliases accept every recipient of a domain: %s."
+            % "; ".join(catch_all[:5]),
+            "Replace the catch-all with the list of real addresses."))
+    if values.get("unverified_recipient_defer_code", "").strip() == "250":
+        results.append(finding(
+            "unverified-recipient-defer-code-250", CATEGORY_BACKSCATTER, "critical", MAIN_CF,
+            "unverified_recipient_defer_code",
+            "unverified_recipient_defer_code = 250 accepts recipients whose verification has "
+            "not finished; the undeliverable ones bounce.",
+            "Use the default 450."))
+    if _is_yes(values.get("soft_bounce")):
+        results.append(finding(
+            "soft-bounce-on", CATEGORY_BACKSCATTER, "medium", MAIN_CF, "soft_bounce",
+            "soft_bounce = yes turns rejections into temporary failures: mail piles up in the "
+            "queue and senders keep retrying.",
+            "Set soft_bounce = no once the configuration is tested."))
+    for service, value in _content_filters(facts):
+        results.append(finding(
+            "after-queue-content-filter", CATEGORY_BACKSCATTER, "medium", service, "content_filter",
+            "content_filter = %s filters after the message is queued: what the filter refuses "
+            "is bounced to the sender." % value,
+            "Filter before the queue with smtpd_milters or smtpd_proxy_filter so that the "
+            "client gets the rejection."))
+    queue = facts.get("queue") or {}
+    if queue.get("bounces_to_remote"):
+        results.append(finding(
+            "backscatter-in-queue", CATEGORY_BACKSCATTER, "high", MAIN_CF, "",
+            "%d bounce(s) with a null sender are queued for remote recipients: backscatter on "
+            "its way out." % queue["bounces_to_remote"],
+            "Find what accepted the originals (the findings above), fix it, then review the "
+            "queue with postqueue -j and delete the bounces with postsuper -d."))
+    offsite = sum((forwarding.get(kind) or {}).get("offsite", 0)
+                  for kind in ("aliases", "forward_files", "virtual_aliases"))
+    strict = set(("check_recipient_access", "check_policy_service", "reject_unverified_recipient")) \
+        | set(rm.tokenize(values.get("smtpd_restriction_classes", "")))
+    if offsite and not recipient_names.intersection(strict):
+        results.append(finding(
+            "forwarding-without-strict-entry", CATEGORY_BACKSCATTER, "medium", MAIN_CF,
+            "smtpd_recipient_restrictions",
+            "%d address(es) forward mail off-site, and the recipient stage applies no stricter "
+            "check to them: spam accepted for them is refused by the other provider and bounces "
+            "from here." % offsite,
+            "Select a stricter restriction class for forwarding recipients with "
+            "check_recipient_access (SPF and blocklist checks), and use "
+            "reject_unverified_recipient for one-to-one virtual aliases."))
+    return results
+
+
+def _content_filters(facts):
+    main_value = facts.get("effective", {}).get("content_filter", "").strip()
+    found = []
+    if main_value:
+        found.append((MAIN_CF, main_value))
+    for key, svc in sorted((facts.get("smtpd_services") or {}).items()):
+        value = (svc.get("overrides") or {}).get("content_filter")
+        if value is not None and value.strip() and value.strip() != main_value:
+            found.append((key, value.strip()))
+    return found
+
+
+def _smtp_stages(facts):
+    """Stages of the port 25 service, or main.cf's when there is none."""
+    for svc in (facts.get("smtpd_services") or {}).values():
+        if svc.get("role") in ("smtp", "smtpd-pass") and svc.get("stages"):
+            return svc["stages"]
+    return facts.get("main_stages") or {}
+
+
+def mynetworks_findings(service, mynetworks, host_networks, overridden=False):
+    wide, _unjudged = inventory.mynetworks_outside(mynetworks, host_networks)
+    if not wide:
+        return []
+    everything = any(item.split("/")[-1] in ("0",) for item in wide)
+    return [finding(
+        "mynetworks-too-wide", CATEGORY_RELAY, "critical" if everything else "high", service,
+        "mynetworks",
+        "mynetworks%s trusts %s, outside this host's own networks (%s): clients there pass "
+        "permit_mynetworks and may relay." % (" (master.cf override)" if overridden else "",
+                                              ", ".join(wide), ", ".join(host_networks) or "none known"),
+        "Limit mynetworks to the host itself (mynetworks_style = host) and let other "
+        "senders authenticate.")]
+
+
+def config_findings(facts):
+    """Every finding for one host's gathered facts."""
+    if not facts.get("installed", True):
+        return [finding(
+            "postfix-not-installed", CATEGORY_HOST, "info", MAIN_CF, "",
+            "Postfix is not installed on this host (no postconf found).",
+            "Nothing to audit; install Postfix with the mailguard.postfix.harden role if this "
+            "host should handle mail.")]
+    values = facts.get("effective", {})
+    explicit = facts.get("parameters", {})
+    main_stages = facts.get("main_stages") or {}
+    host_networks = facts.get("host_networks") or []
+    results = []
+    results.extend(stage_findings(MAIN_CF, main_stages, values, explicit))
+    results.extend(version_findings(MAIN_CF, values, explicit, main_stages))
+    results.extend(mynetworks_findings(MAIN_CF, values.get("mynetworks", ""), host_networks))
+    main_relay_open = rm.relay_path(_stage_entries(main_stages, "relay"),
+                                    _stage_entries(main_stages, "recipient"))[0] != "closed"
+    for key, svc in sorted((facts.get("smtpd_services") or {}).items()):
+        overrides = svc.get("overrides") or {}
+        stages = svc.get("stages")
+        if not overrides or stages is None:
+            continue
+        merged = dict(values)
+        merged.update(overrides)
+        overridden = set(overrides)
+        svc_results = stage_findings(key, stages, merged, explicit, overridden=overridden,
+                                     label_override=not main_relay_open)
+        results.extend(svc_results)
+        results.extend(version_findings(key, merged, explicit, stages, overridden=overridden))
+        if "mynetworks" in overrides:
+            results.extend(mynetworks_findings(key, overrides["mynetworks"], host_networks,
+                                               overridden=True))
+    results.extend(backscatter_findings(facts))
+    for table in facts.get("unreadable_tables") or []:
+        results.append(finding(
+            "table-unreadable", CATEGORY_HOST, "info", MAIN_CF, table.get("parameter", ""),
+            "%s could not be listed (%s); entries in it were not inventoried."
+            % (table.get("table"), table.get("reason")),
+            "Use a table type that postmap -s can list, or review it by hand."))
+    results.sort(key=lambda f: (SEVERITY_RANK.get(f["severity"], 99), f["category"], f["service"], f["id"]))
+    return results
