@@ -1,0 +1,314 @@
+"""Each finding, seeded one at a time on a real Debian Postfix configuration."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+
+import pytest
+
+from ansible_collections.mailguard.postfix.plugins.module_utils import facts as facts_mod
+from ansible_collections.mailguard.postfix.plugins.module_utils import findings as fnd
+from ansible_collections.mailguard.postfix.plugins.module_utils import restriction_model as rm
+
+from fake_postfix import RELEASES, FakeCommands, FakeReader
+
+SUBMISSION_LINE = "submission inet  n       -       y       -       -       smtpd\n"
+
+
+def gather(release="debian12", reader=None, **kwargs):
+    return facts_mod.gather(FakeCommands(release, **kwargs), reader or FakeReader())
+
+
+def ids(facts, service=None):
+    return sorted(set(f["id"] for f in facts["findings"] if service is None or f["service"] == service))
+
+
+def find(facts, fid, service=None):
+    hits = [f for f in facts["findings"] if f["id"] == fid and (service is None or f["service"] == service)]
+    assert hits, "%s not reported for %s; got %s" % (fid, service, json.dumps(facts["findings"], indent=1))
+    return hits[0]
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_stock_debian_has_no_relay_or_backscatter_exposure(release):
+    facts = gather(release)
+    assert facts["installed"] is True
+    serious = [f for f in facts["findings"]
+               if f["category"] in ("relay", "backscatter") and fnd.SEVERITY_RANK[f["severity"]] <= 2]
+    assert serious == []
+    assert facts["address_classes"]["local"]["validated"] is True
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_stock_debian_relays_with_a_4xx_only(release):
+    # Debian writes defer_unauth_destination on fresh installs.
+    assert find(gather(release), "relay-defer-not-reject")["severity"] == "low"
+
+
+def test_stock_debian12_lacks_the_pipelining_and_bare_newline_protections():
+    assert {"unauth-pipelining-unprotected", "bare-newline-unprotected"} <= set(ids(gather("debian12")))
+
+
+def test_stock_debian13_has_them_by_default():
+    assert {"unauth-pipelining-unprotected", "bare-newline-unprotected"}.isdisjoint(ids(gather("debian13")))
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_versions_and_compatibility_are_reported(release):
+    facts = gather(release)
+    assert facts["version"].startswith("3.7." if release == "debian12" else "3.10.")
+    assert facts["compatibility_level_explicit"] is True
+
+
+def test_unset_compatibility_level_reports_the_builtin_one():
+    facts = gather(drop=["compatibility_level"], main={"compatibility_level": "0"})
+    assert facts["compatibility_level"] == "0"
+    assert facts["compatibility_level_explicit"] is False
+    assert find(facts, "compatibility-level-unset")["service"] == "main.cf"
+
+
+def test_unconditional_permit_before_relay_guard_is_an_open_relay():
+    facts = gather(main={"smtpd_relay_restrictions": "permit_mynetworks permit reject_unauth_destination"})
+    hit = find(facts, "open-relay-permit", "main.cf")
+    assert hit["severity"] == "critical" and hit["parameter"] == "smtpd_relay_restrictions"
+    assert "permit-shadows-reject" in ids(facts, "main.cf")
+
+
+def test_no_relay_guard_anywhere_is_reported():
+    facts = gather(main={"smtpd_relay_restrictions": "permit_mynetworks", "smtpd_recipient_restrictions": ""})
+    assert "relay-check-missing" in ids(facts, "main.cf")
+
+
+def test_master_cf_override_that_opens_relay_names_the_service():
+    facts = gather(extra_master=SUBMISSION_LINE, service_params={
+        "submission/inet/smtpd_relay_restrictions": "permit_mynetworks,permit,reject_unauth_destination"})
+    hit = find(facts, "master-override-opens-relay", "submission/inet")
+    assert hit["parameter"] == "smtpd_relay_restrictions"
+    assert "open-relay-permit" not in ids(facts)
+    stage = facts["smtpd_services"]["submission/inet"]["stages"]["relay"]
+    assert stage["source"] == "master.cf"
+    assert [e["name"] for e in stage["entries"]] == ["permit_mynetworks", "permit", "reject_unauth_destination"]
+
+
+def test_service_without_overrides_inherits_main_cf_and_adds_no_findings():
+    facts = gather(extra_master=SUBMISSION_LINE)
+    assert ids(facts, "submission/inet") == []
+    relay = facts["smtpd_services"]["submission/inet"]["stages"]["relay"]
+    assert relay["source"] == "main.cf"
+    assert facts["smtpd_services"]["submission/inet"]["role"] == "submission"
+
+
+def test_safe_submission_override_is_not_reported():
+    facts = gather(extra_master=SUBMISSION_LINE, service_params={
+        "submission/inet/smtpd_relay_restrictions": "permit_sasl_authenticated,reject",
+        "submission/inet/smtpd_recipient_restrictions": "permit_sasl_authenticated,reject"})
+    assert not [f for f in facts["findings"] if f["service"] == "submission/inet" and f["category"] == "relay"]
+
+
+@pytest.mark.parametrize("mynetworks, severity", [
+    ("127.0.0.0/8 10.0.0.0/8", "high"),
+    ("0.0.0.0/0", "critical"),
+])
+def test_wide_mynetworks(mynetworks, severity):
+    hit = find(gather(main={"mynetworks": mynetworks}), "mynetworks-too-wide", "main.cf")
+    assert hit["severity"] == severity
+
+
+def test_mynetworks_override_in_master_cf_is_reported_for_that_service():
+    facts = gather(extra_master=SUBMISSION_LINE, service_params={"submission/inet/mynetworks": "0.0.0.0/0"})
+    assert "mynetworks-too-wide" in ids(facts, "submission/inet")
+    assert "mynetworks-too-wide" not in ids(facts, "main.cf")
+
+
+def test_permit_mx_backup():
+    facts = gather(main={"smtpd_recipient_restrictions": "permit_mynetworks permit_mx_backup reject_unauth_destination"})
+    assert find(facts, "permit-mx-backup")["parameter"] == "smtpd_recipient_restrictions"
+
+
+def test_relay_domains_without_recipient_maps():
+    facts = gather(main={"relay_domains": "relay.test"})
+    assert facts["address_classes"]["relay"]["domains"] == ["relay.test"]
+    assert facts["address_classes"]["relay"]["validated"] is False
+    find(facts, "relay-domains-without-recipient-maps", "main.cf")
+
+
+def test_relay_domains_with_recipient_maps_are_validated():
+    facts = gather(main={"relay_domains": "relay.test", "relay_recipient_maps": "hash:/etc/postfix/relay_recipients"})
+    assert facts["address_classes"]["relay"]["validated"] is True
+    assert facts["address_classes"]["relay"]["validated_by"] == ["hash:/etc/postfix/relay_recipients"]
+
+
+def test_relay_domains_verified_at_rcpt_are_validated():
+    facts = gather(main={"relay_domains": "relay.test", "smtpd_recipient_restrictions":
+                         "reject_unauth_destination reject_unverified_recipient"})
+    assert "relay-domains-without-recipient-maps" not in ids(facts)
+    assert facts["address_classes"]["relay"]["validated_by"] == ["reject_unverified_recipient"]
+
+
+def test_virtual_mailbox_domains_without_table():
+    facts = gather(main={"virtual_mailbox_domains": "mail.test", "virtual_mailbox_maps": ""})
+    assert find(facts, "virtual-domains-without-recipient-table")["parameter"] == "virtual_mailbox_maps"
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_reject_unlisted_recipient_off(release):
+    facts = gather(release, main={"smtpd_reject_unlisted_recipient": "no"})
+    find(facts, "reject-unlisted-recipient-off")
+    assert facts["address_classes"]["local"]["validated"] is False
+
+
+def test_empty_local_recipient_maps():
+    facts = gather(main={"local_recipient_maps": ""})
+    find(facts, "local-recipient-maps-empty")
+
+
+def test_luser_relay():
+    assert find(gather(main={"luser_relay": "postmaster"}), "luser-relay")["severity"] == "high"
+
+
+def test_catch_all_virtual_alias_and_offsite_virtual_alias():
+    facts = gather(main={"virtual_alias_domains": "virt.test", "virtual_alias_maps": "hash:/etc/postfix/virtual"},
+                   tables={"hash:/etc/postfix/virtual": "@virt.test root\ndave@virt.test dan@ext.test\n"})
+    assert "@virt.test -> root" in find(facts, "catch-all-alias")["message"]
+    assert facts["forwarding"]["virtual_aliases"]["offsite_one_to_one"] == 1
+
+
+def test_unverified_recipient_defer_code_250():
+    assert find(gather(main={"unverified_recipient_defer_code": "250"}),
+                "unverified-recipient-defer-code-250")["severity"] == "critical"
+
+
+def test_after_queue_content_filter_in_main_cf_and_in_a_service():
+    facts = gather(main={"content_filter": "smtp:[127.0.0.1]:10024"}, extra_master=SUBMISSION_LINE,
+                   service_params={"submission/inet/content_filter": "amavis:[127.0.0.1]:10026"})
+    assert "after-queue-content-filter" in ids(facts, "main.cf")
+    assert "after-queue-content-filter" in ids(facts, "submission/inet")
+
+
+def test_soft_bounce():
+    find(gather(main={"soft_bounce": "yes"}), "soft-bounce-on")
+
+
+def test_bounces_to_remote_recipients_in_the_queue():
+    queue = json.dumps({"queue_name": "deferred", "queue_id": "4F1", "sender": "",
+                        "recipients": [{"address": "forged@victim.test", "delay_reason": "refused"}]}) + "\n"
+    facts = gather(queue=queue)
+    assert facts["queue"]["bounces_to_remote"] == 1
+    find(facts, "backscatter-in-queue")
+
+
+def test_forwarding_offsite_without_stricter_checks():
+    reader = FakeReader(forwards={"carol": "carol@elsewhere.test\n"})
+    facts = gather(reader=reader, tables={"hash:/etc/aliases": "alice: bob@ext.test\n"})
+    assert facts["forwarding"]["aliases"]["offsite_examples"] == ["alice -> bob@ext.test"]
+    assert facts["forwarding"]["forward_files"]["offsite"] == 1
+    assert "3" not in find(facts, "forwarding-without-strict-entry")["message"].split()[0]
+
+
+def test_forwarding_with_an_access_class_at_rcpt_is_not_reported():
+    facts = gather(tables={"hash:/etc/aliases": "alice: bob@ext.test\n"}, main={
+        "smtpd_recipient_restrictions": "reject_unauth_destination check_recipient_access hash:/etc/postfix/fwd"})
+    assert "forwarding-without-strict-entry" not in ids(facts)
+
+
+def test_unreadable_forward_file_is_listed_not_fatal():
+    facts = gather(reader=FakeReader(unreadable=["eve"]))
+    assert facts["forwarding"]["forward_files"]["unreadable"] == ["/home/eve/.forward: Permission denied"]
+
+
+def test_expensive_before_cheap():
+    facts = gather(main={"smtpd_client_restrictions":
+                         "reject_rbl_client zen.spamhaus.org=127.0.0.[2..11] check_client_access hash:/etc/postfix/ca"})
+    hit = find(facts, "expensive-before-cheap", "main.cf")
+    assert hit["parameter"] == "smtpd_client_restrictions"
+
+
+def test_cheap_then_expensive_is_fine():
+    facts = gather(main={"smtpd_client_restrictions":
+                         "check_client_access hash:/etc/postfix/ca reject_rbl_client zen.spamhaus.org=127.0.0.[2..11]"})
+    assert "expensive-before-cheap" not in ids(facts)
+    assert "dnsbl-without-reply-filter" not in ids(facts)
+
+
+def test_dnsbl_without_reply_filter():
+    facts = gather(main={"smtpd_client_restrictions": "reject_rbl_client zen.spamhaus.org"})
+    assert find(facts, "dnsbl-without-reply-filter")["severity"] == "high"
+
+
+@pytest.mark.parametrize("entry, reported", [
+    ("check_policy_service inet:127.0.0.1:10040", True),
+    ("check_policy_service { inet:127.0.0.1:10040, timeout=10s }", True),
+    ("check_policy_service { inet:127.0.0.1:10040, timeout=10s, default_action=DUNNO }", False),
+])
+def test_policy_service_needs_timeout_and_default_action(entry, reported):
+    facts = gather(main={"smtpd_end_of_data_restrictions": entry})
+    assert ("policy-service-without-timeout" in ids(facts)) is reported
+
+
+def test_global_policy_settings_count_as_deliberate():
+    facts = gather(main={"smtpd_end_of_data_restrictions": "check_policy_service inet:127.0.0.1:10040",
+                         "smtpd_policy_service_timeout": "10s",
+                         "smtpd_policy_service_default_action": "DUNNO"})
+    assert "policy-service-without-timeout" not in ids(facts)
+
+
+def test_unknown_restriction_name():
+    facts = gather(main={"smtpd_helo_restrictions": "reject_invalid_helo_hostnme"})
+    assert "reject_invalid_helo_hostnme" in find(facts, "unknown-restriction")["message"]
+
+
+def test_declared_restriction_class_is_not_unknown():
+    facts = gather(main={"smtpd_restriction_classes": "strict",
+                         "smtpd_recipient_restrictions": "reject_unauth_destination strict"})
+    assert "unknown-restriction" not in ids(facts)
+
+
+def test_vrfy_enabled():
+    assert find(gather(main={"disable_vrfy_command": "no"}), "vrfy-enabled")["severity"] == "low"
+
+
+def test_unbalanced_braces_are_a_finding_not_a_crash():
+    facts = gather(main={"smtpd_client_restrictions": "check_policy_service { inet:127.0.0.1:1"})
+    assert facts["main_stages"]["client"]["error"]
+    find(facts, "unknown-restriction")
+
+
+def test_unlistable_table_is_a_finding():
+    facts = gather(main={"virtual_alias_maps": "pcre:/etc/postfix/virtual.pcre"})
+    assert facts["unreadable_tables"][0]["table"] == "pcre:/etc/postfix/virtual.pcre"
+    find(facts, "table-unreadable")
+
+
+def test_missing_postfix_gives_a_finding():
+    facts = gather(installed=False)
+    assert facts["installed"] is False
+    assert ids(facts) == ["postfix-not-installed"]
+
+
+def test_broken_config_directory_is_a_clear_error():
+    with pytest.raises(facts_mod.GatherError, match="cannot read the configuration"):
+        gather(failing={"-h config_directory": (1, "", "postconf: fatal: open /etc/postfix/main.cf: No such file")})
+
+
+def test_findings_are_ordered_most_severe_first():
+    facts = gather(main={"unverified_recipient_defer_code": "250", "disable_vrfy_command": "no"})
+    ranks = [fnd.SEVERITY_RANK[f["severity"]] for f in facts["findings"]]
+    assert ranks == sorted(ranks)
+
+
+def test_every_finding_has_the_documented_keys():
+    facts = gather(main={"luser_relay": "x", "soft_bounce": "yes", "smtpd_sender_restrictions": "permit reject"})
+    for item in facts["findings"]:
+        assert set(item) == {"id", "category", "severity", "service", "parameter", "message", "fix"}
+        assert item["severity"] in fnd.SEVERITIES
+
+
+def test_stage_findings_judge_computed_lists_alone():
+    stages = {stage: {"parameter": param, "entries": rm.parse_entries(text)} for stage, param, text in (
+        ("relay", "smtpd_relay_restrictions", "permit_mynetworks permit_sasl_authenticated reject_unauth_destination"),
+        ("recipient", "smtpd_recipient_restrictions", "reject_non_fqdn_recipient reject_unlisted_recipient "
+                                                      "reject_rbl_client zen.spamhaus.org=127.0.0.[2..11]"),
+    )}
+    assert fnd.stage_findings("main.cf", stages, {}) == []
