@@ -157,25 +157,21 @@ def _entry_findings(service, param, entries, values, explicit):
 
 
 def _policy_findings(service, param, entry, values, explicit):
-    _endpoint, attributes = rm.policy_attributes(entry["args"][0])
+    endpoint, attributes = rm.policy_attributes(entry["args"][0])
     missing = []
     if "timeout" not in attributes and "smtpd_policy_service_timeout" not in explicit:
-        missing.append("a timeout (default %s)" % values.get("smtpd_policy_service_timeout", "100s"))
+        missing.append("the timeout (%s)" % values.get("smtpd_policy_service_timeout", "100s"))
     if "default_action" not in attributes and "smtpd_policy_service_default_action" not in explicit:
-        missing.append("a deliberate default action (default '%s')"
-                       % values.get("smtpd_policy_service_default_action", "451 4.3.5 Server configuration problem"))
+        missing.append("the default action ('%s')" % values.get(
+            "smtpd_policy_service_default_action", "451 4.3.5 Server configuration problem"))
     if not missing:
         return []
     return [finding(
         "policy-service-without-timeout", CATEGORY_ORDER, "medium", service, param,
-        "'%s' has no %s: a dead or slow policy server stalls or tempfails every message."
-        % (entry["text"], " and no ".join(missing)),
+        "'%s' leaves %s at the built-in default: a dead or slow policy server stalls or "
+        "tempfails every message." % (entry["text"], " and ".join(missing)),
         "Write it as check_policy_service { %s, timeout=10s, default_action=DUNNO } "
-        "(or a 4xx to fail closed)." % _endpoint_text(entry))]
-
-
-def _endpoint_text(entry):
-    return rm.policy_attributes(entry["args"][0])[0]
+        "(or a 4xx default action to fail closed)." % endpoint)]
 
 
 def stage_findings(service, stages, values, explicit=None, overridden=None, label_override=False):

@@ -22,6 +22,8 @@ ENUMERABLE_TABLE_TYPES = frozenset(("hash", "btree", "lmdb", "cdb", "dbm", "sdbm
 _ALIAS_SKIP_KEYS = frozenset(("@", "YP_LAST_MODIFIED", "YP_MASTER_NAME", "YP_INPUT_FILE",
                               "YP_OUTPUT_NAME", "YP_DOMAIN_NAME", "YP_SECURE"))
 
+NULL_SENDERS = frozenset(("", "MAILER-DAEMON"))
+
 _TARGET_SPLIT = re.compile(r"[,\s]+")
 
 
@@ -216,7 +218,8 @@ def parse_queue(text, handled, max_examples):
         summary["total"] += 1
         queue = message.get("queue_name", "unknown")
         summary["by_queue"][queue] = summary["by_queue"].get(queue, 0) + 1
-        if message.get("sender", None) not in ("", None):
+        # showq prints the null sender as MAILER-DAEMON.
+        if str(message.get("sender", "")).upper() not in NULL_SENDERS:
             continue
         summary["null_sender"] += 1
         remote = [r.get("address", "") for r in message.get("recipients", [])

@@ -31,7 +31,7 @@ description:
     problems, and protections the installed version has but leaves off.
   - Runs only read commands; a host without Postfix gives C(installed=false) and a finding.
 author:
-  - mailguard.postfix contributors
+  - mailguard.postfix contributors (!UNKNOWN)
 options:
   config_directory:
     description:
