@@ -1,0 +1,387 @@
+"""The fleet report: what an operator reads in summary.json, summary.md and summary.html."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+import json
+import os
+import re
+
+import pytest
+from hypothesis import given, strategies as st
+
+from ansible_collections.mailguard.postfix.plugins.module_utils import report
+
+FIXTURES = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'report'))
+
+MALICIOUS_HOST = '<script>alert("host")</script>'
+MALICIOUS_MESSAGE = '<img src=x onerror=alert(1)> | *bold* [link](http://evil.example/) & `code`\nsecond line'
+
+
+def load(name):
+    with open(os.path.join(FIXTURES, name + '.json')) as handle:
+        return json.load(handle)
+
+
+@pytest.fixture
+def fleet():
+    return {
+        'mx1.example.org': load('mx1-hardened'),
+        'mx2.example.net': load('mx2-open-relay'),
+        'relay3.example.org': load('relay3-partial'),
+        'web4.example.org': load('web4-no-postfix'),
+        'mx9.example.org': 'unreachable: ssh: connect to host mx9.example.org port 22: Connection timed out',
+    }
+
+
+@pytest.fixture
+def summary(fleet):
+    return report.build_summary(fleet, generated_at='2024-05-04T07:15:00Z')
+
+
+def malicious_fleet():
+    return {MALICIOUS_HOST: {
+        'installed': True,
+        'version': '<b>3.7</b>',
+        'findings': [{'id': 'evil|id', 'category': 'relay', 'severity': 'high', 'service': '<i>main.cf</i>',
+                      'parameter': 'x', 'message': MALICIOUS_MESSAGE, 'fix': '<a href="http://evil.example/">fix</a>'}],
+    }}
+
+
+# --- summary ---------------------------------------------------------------
+
+def test_findings_are_counted_by_severity_over_the_fleet(summary):
+    assert summary['by_severity'] == {'critical': 2, 'high': 2, 'medium': 6, 'low': 2, 'info': 5}
+    assert summary['findings_total'] == 17
+    assert summary['worst_severity'] == 'critical'
+
+
+def test_at_or_above_counts_each_severity_and_every_worse_one(summary):
+    assert summary['at_or_above'] == {'critical': 2, 'high': 4, 'medium': 10, 'low': 12, 'info': 17}
+
+
+def test_findings_are_counted_per_host(summary):
+    mx2 = summary['by_host']['mx2.example.net']
+    assert mx2['counts'] == {'critical': 2, 'high': 2, 'medium': 5, 'low': 1, 'info': 1}
+    assert mx2['findings_total'] == 11
+    assert mx2['worst_severity'] == 'critical'
+    assert summary['by_host']['mx1.example.org']['worst_severity'] == 'low'
+
+
+def test_unreachable_host_is_listed_as_failed_with_its_reason(summary):
+    assert summary['hosts_failed'] == ['mx9.example.org']
+    entry = summary['by_host']['mx9.example.org']
+    assert entry['status'] == 'failed'
+    assert 'Connection timed out' in entry['error']
+    assert entry['findings'] == []
+
+
+def test_host_without_postfix_is_reported_with_its_finding_only(summary):
+    assert summary['hosts_without_postfix'] == ['web4.example.org']
+    entry = summary['by_host']['web4.example.org']
+    assert entry['status'] == 'not-installed'
+    assert [f['id'] for f in entry['findings']] == ['postfix-not-installed']
+    assert entry['controls'] == {}
+
+
+def test_failed_hosts_come_first_then_the_worst_findings(summary):
+    assert summary['host_order'] == [
+        'mx9.example.org', 'mx2.example.net', 'relay3.example.org', 'mx1.example.org', 'web4.example.org']
+
+
+def test_fleet_view_lists_each_finding_with_the_hosts_that_have_it(summary):
+    assert summary['by_id']['open-relay-permit'] == {
+        'severity': 'critical', 'category': 'relay', 'count': 1, 'hosts': ['mx2.example.net']}
+    assert report.findings_by_id_order(summary)[:2] == ['mynetworks-too-wide', 'open-relay-permit']
+
+
+def test_a_finding_raised_on_several_hosts_counts_every_host():
+    hosts = {'a': load('mx2-open-relay'), 'b': load('mx2-open-relay')}
+    summary = report.build_summary(hosts)
+    assert summary['by_id']['vrfy-enabled']['hosts'] == ['a', 'b']
+    assert summary['by_severity']['critical'] == 4
+
+
+def test_unknown_severity_is_reported_as_info_not_dropped(summary):
+    ids = [f['id'] for f in summary['by_host']['relay3.example.org']['findings']]
+    assert 'some-future-check' in ids
+    assert summary['by_id']['some-future-check']['severity'] == 'info'
+
+
+def test_a_finding_that_is_not_a_dict_keeps_its_text(summary):
+    messages = [f['message'] for f in summary['by_host']['relay3.example.org']['findings']]
+    assert 'a finding that is not even a dict' in messages
+
+
+def test_summary_json_is_stable_for_the_same_input(fleet):
+    first = report.summary_json(report.build_summary(fleet, '2024-05-04T07:15:00Z'))
+    second = report.summary_json(report.build_summary(copy.deepcopy(fleet), '2024-05-04T07:15:00Z'))
+    assert first == second
+    assert json.loads(first)['by_severity']['critical'] == 2
+
+
+def test_host_json_of_a_failed_host_carries_the_error():
+    assert json.loads(report.host_json('failed: become password required')) == {
+        'audit_error': 'failed: become password required'}
+
+
+# --- key controls ------------------------------------------------------------
+
+def controls_of(summary, host):
+    return dict((key, value['ok']) for key, value in summary['by_host'][host]['controls'].items())
+
+
+def test_hardened_host_passes_every_control(summary):
+    controls = summary['by_host']['mx1.example.org']['controls']
+    assert controls_of(summary, 'mx1.example.org') == {
+        'postfix_version': None, 'compatibility_level': True, 'relay_protected': True,
+        'recipients_validated': True, 'postscreen': True, 'vrfy_disabled': True,
+        'pipelining_protected': True, 'bare_newline_protected': True, 'backscatter_in_queue': True,
+        'offsite_forwards': None,
+    }
+    assert controls['postfix_version']['display'] == '3.7.11'
+    assert controls['postscreen']['value'] == ['smtp/inet']
+    assert controls['offsite_forwards']['value'] == 0
+
+
+def test_open_relay_host_fails_the_controls_it_breaks(summary):
+    controls = summary['by_host']['mx2.example.net']['controls']
+    assert controls_of(summary, 'mx2.example.net') == {
+        'postfix_version': None, 'compatibility_level': False, 'relay_protected': False,
+        'recipients_validated': False, 'postscreen': False, 'vrfy_disabled': False,
+        'pipelining_protected': False, 'bare_newline_protected': False, 'backscatter_in_queue': False,
+        'offsite_forwards': None,
+    }
+    assert controls['relay_protected']['value'] == ['mynetworks-too-wide', 'open-relay-permit']
+    assert controls['recipients_validated']['value'] == ['relay']
+    assert controls['backscatter_in_queue']['value'] == 51
+    assert controls['offsite_forwards']['value'] == 5
+    assert controls['compatibility_level']['display'] == '2 (default)'
+
+
+def test_low_relay_finding_does_not_mark_the_relay_open():
+    facts = load('mx1-hardened')
+    facts['findings'].append({'id': 'relay-defer-not-reject', 'category': 'relay', 'severity': 'low',
+                              'service': 'main.cf', 'parameter': 'smtpd_relay_restrictions',
+                              'message': 'defer_unauth_destination', 'fix': ''})
+    summary = report.build_summary({'mx': facts})
+    assert summary['by_host']['mx']['controls']['relay_protected']['ok'] is True
+
+
+def test_medium_relay_finding_marks_the_relay_unprotected(summary):
+    assert summary['by_host']['relay3.example.org']['controls']['relay_protected']['ok'] is False
+
+
+def test_reject_unauth_pipelining_in_a_list_counts_as_protection():
+    facts = load('mx1-hardened')
+    facts['effective']['smtpd_forbid_unauth_pipelining'] = 'no'
+    facts['smtpd_services']['smtpd/pass']['stages']['data'] = {
+        'parameter': 'smtpd_data_restrictions', 'source': 'main.cf', 'value': 'reject_unauth_pipelining',
+        'entries': [{'position': 0, 'name': 'reject_unauth_pipelining', 'args': [], 'cost': 'none',
+                     'action': 'reject', 'known': True, 'text': 'reject_unauth_pipelining'}]}
+    summary = report.build_summary({'mx': facts})
+    assert summary['by_host']['mx']['controls']['pipelining_protected']['ok'] is True
+
+
+def test_address_class_without_domains_needs_no_validation():
+    facts = load('mx1-hardened')
+    facts['address_classes']['relay'] = {'domains': [], 'tables': [], 'validated': False, 'validated_by': []}
+    summary = report.build_summary({'mx': facts})
+    assert summary['by_host']['mx']['controls']['recipients_validated']['ok'] is True
+
+
+def test_unreadable_queue_is_unknown_not_clean():
+    facts = load('mx1-hardened')
+    facts['queue'] = {'available': False, 'error': 'postqueue: fatal: Queue report unavailable',
+                      'total': 0, 'by_queue': {}, 'null_sender': 0, 'bounces_to_remote': 0, 'examples': []}
+    control = report.build_summary({'mx': facts})['by_host']['mx']['controls']['backscatter_in_queue']
+    assert control['ok'] is None
+    assert 'unavailable' in control['detail']
+
+
+def test_partial_facts_give_unknown_controls_instead_of_failing(summary):
+    controls = summary['by_host']['relay3.example.org']['controls']
+    for key in ('recipients_validated', 'postscreen', 'vrfy_disabled', 'pipelining_protected',
+                'bare_newline_protected', 'backscatter_in_queue', 'offsite_forwards', 'compatibility_level'):
+        assert controls[key]['ok'] is None, key
+        assert controls[key]['state'] == 'unknown', key
+
+
+# --- Markdown ----------------------------------------------------------------
+
+def test_markdown_lists_severities_from_critical_to_info(summary):
+    text = report.render_markdown(summary)
+    headings = re.findall(r'^### (\w+) \(\d+\)$', text, re.M)
+    assert headings == ['critical', 'high', 'medium', 'low', 'info']
+    table = text.split('## Findings by severity')[1].split('##')[0]
+    assert re.findall(r'^\| (\w+) \|', table, re.M)[1:] == list(report.SEVERITIES)
+
+
+def test_markdown_names_the_failed_host_and_its_reason(summary):
+    text = report.render_markdown(summary)
+    section = text.split('## Hosts that could not be audited')[1].split('##')[0]
+    assert '**mx9.example.org**: unreachable: ssh: connect to host mx9.example.org port 22: Connection timed out' \
+        in section
+
+
+def test_markdown_shows_generation_time_on_its_own_line(summary):
+    lines = report.render_markdown(summary).splitlines()
+    assert 'Generated: 2024-05-04 07:15 UTC' in lines
+
+
+def test_markdown_table_rows_keep_their_columns_whatever_a_host_sends():
+    text = report.render_markdown(report.build_summary(malicious_fleet()))
+    findings = text.split('### high (1)')[1]
+    rows = [line for line in findings.splitlines() if line.startswith('|')]
+    header, _rule, row = rows[:3]
+    # An unescaped | splits a cell; escaped ones are preceded by a backslash.
+    assert len(re.findall(r'(?<!\\)\|', row)) == len(re.findall(r'\|', header))
+    # Markdown renderers pass raw HTML through; every < from a host is escaped.
+    assert not re.search(r'(?<!\\)<', text)
+    assert '\\<script\\>' in text
+    assert 'second line' in row
+
+
+def test_markdown_escape_keeps_parameter_names_readable():
+    assert report.md_escape('smtpd_relay_restrictions') == 'smtpd_relay_restrictions'
+    assert report.md_escape('_leading and trailing_') == '\\_leading and trailing\\_'
+    assert report.md_escape('a|b *c* [d]') == 'a\\|b \\*c\\* \\[d\\]'
+
+
+# --- HTML --------------------------------------------------------------------
+
+def test_html_escapes_a_malicious_hostname_and_message():
+    page = report.render_html(report.build_summary(malicious_fleet(), generated_at='<b>now</b>'))
+    assert '<script' not in page
+    assert '<img' not in page
+    assert '<a href' not in page
+    assert '<b>' not in page
+    assert '&lt;script&gt;alert(&quot;host&quot;)&lt;/script&gt;' in page
+    assert '&lt;img src=x onerror=alert(1)&gt;' in page
+    assert 'evil|id' in page
+
+
+def test_html_is_self_contained(summary):
+    page = report.render_html(summary)
+    assert '<script' not in page
+    assert '<link' not in page
+    assert not re.search(r'\b(src|href)=', page)
+    assert '@import' not in page and 'url(' not in page
+    assert page.startswith('<!DOCTYPE html>')
+
+
+def test_html_orders_severity_sections_from_critical_to_info(summary):
+    page = report.render_html(summary)
+    sections = re.findall(r'<details class="sev-(\w+)"', page)
+    assert sections == ['critical', 'high', 'medium', 'low', 'info']
+    cards = re.findall(r'<div class="card sev-(\w+)', page)
+    assert cards == list(report.SEVERITIES)
+
+
+def test_html_opens_serious_findings_and_folds_low_and_info(summary):
+    page = report.render_html(summary)
+    assert re.findall(r'<details class="sev-(\w+)" open>', page) == ['critical', 'high', 'medium']
+
+
+def test_html_header_tells_time_and_host_count(summary):
+    page = report.render_html(summary)
+    header = page.split('<header>')[1].split('</header>')[0]
+    assert '5 host(s)' in header
+    assert '<time datetime="2024-05-04T07:15:00Z">2024-05-04 07:15 UTC</time>' in header
+
+
+def test_html_controls_table_marks_failures_and_unknowns(summary):
+    page = report.render_html(summary)
+    controls = page.split('<section id="controls">')[1].split('</section>')[0]
+    row = [line for line in controls.splitlines() if 'mx2.<wbr>example.<wbr>net' in line][0]
+    assert row.count('c-bad') == 6
+    assert row.count('c-warn') == 3  # default compatibility level, no postscreen, off-site forwards
+    relay3 = [line for line in controls.splitlines() if 'relay3.<wbr>' in line][0]
+    assert relay3.count('c-unknown') == 8
+    assert '<td class="span" colspan="10">not audited</td>' in controls
+    assert 'Postfix is not installed' in controls
+
+
+def test_empty_fleet_renders_a_page_that_says_so():
+    summary = report.build_summary({})
+    assert summary['hosts_total'] == 0
+    assert 'given no hosts' in report.render_html(summary)
+    assert report.render_markdown(summary).startswith('# Postfix audit report')
+
+
+# --- comparing reports ---------------------------------------------------------
+
+@pytest.mark.parametrize('kind, render', [
+    ('markdown', report.render_markdown),
+    ('html', report.render_html),
+    ('json', report.summary_json),
+])
+def test_same_findings_at_another_time_compare_equal(fleet, kind, render):
+    earlier = render(report.build_summary(fleet, '2024-05-04T07:15:00Z'))
+    later = render(report.build_summary(fleet, '2024-05-05T07:15:00Z'))
+    assert earlier != later
+    assert report.comparable(kind, earlier) == report.comparable(kind, later)
+
+
+@pytest.mark.parametrize('kind, render', [
+    ('markdown', report.render_markdown),
+    ('html', report.render_html),
+    ('json', report.summary_json),
+])
+def test_a_new_finding_compares_different(fleet, kind, render):
+    before = render(report.build_summary(fleet, '2024-05-04T07:15:00Z'))
+    fleet['mx1.example.org']['findings'].append({
+        'id': 'vrfy-enabled', 'category': 'version', 'severity': 'low', 'service': 'main.cf',
+        'parameter': 'disable_vrfy_command', 'message': 'VRFY', 'fix': ''})
+    after = render(report.build_summary(fleet, '2024-05-04T07:15:00Z'))
+    assert report.comparable(kind, before) != report.comparable(kind, after)
+
+
+def test_a_hostname_cannot_fake_the_time_line():
+    fleet = {'Generated: x': {'installed': True, 'findings': []},
+             '<p class="generated">': {'installed': True, 'findings': []}}
+    summary = report.build_summary(fleet, '2024-05-04T07:15:00Z')
+    for kind, text in (('markdown', report.render_markdown(summary)), ('html', report.render_html(summary))):
+        removed = len(text.split('\n')) - len(report.comparable(kind, text).split('\n'))
+        assert removed == 1, kind
+
+
+# --- anything a host may send --------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    max_leaves=20,
+)
+fact_keys = st.sampled_from(['installed', 'version', 'compatibility_level', 'compatibility_level_explicit',
+                             'effective', 'smtpd_services', 'address_classes', 'forwarding', 'queue', 'findings'])
+facts_like = st.dictionaries(fact_keys, json_values, max_size=10) | json_values
+
+
+@given(st.dictionaries(st.text(max_size=15), facts_like, max_size=4))
+def test_any_shape_of_facts_renders_without_error(hosts):
+    summary = report.build_summary(hosts, '2024-05-04T07:15:00Z')
+    assert summary['hosts_total'] == len(hosts)
+    assert sum(summary['by_severity'].values()) == summary['findings_total']
+    report.render_markdown(summary)
+    page = report.render_html(summary)
+    assert page.rstrip().endswith('</html>')
+    json.loads(report.summary_json(summary))
+
+
+# Report markup never contains "<x", so any "<x" in a page came from a host unescaped.
+host_text = st.text(max_size=15).map(lambda text: '<x' + text)
+
+
+@given(st.dictionaries(host_text, st.lists(st.fixed_dictionaries({
+    'id': host_text, 'category': host_text, 'severity': st.sampled_from(report.SEVERITIES),
+    'service': host_text, 'parameter': host_text, 'message': host_text, 'fix': host_text}), max_size=3),
+    min_size=1, max_size=3))
+def test_no_text_from_a_host_reaches_html_or_markdown_unescaped(findings_by_host):
+    hosts = dict((name, {'installed': True, 'version': name, 'compatibility_level': name, 'findings': findings})
+                 for name, findings in findings_by_host.items())
+    summary = report.build_summary(hosts)
+    assert '<x' not in report.render_html(summary)
+    assert not re.search(r'(?<!\\)<x', report.render_markdown(summary))
