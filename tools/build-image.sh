@@ -16,6 +16,7 @@ image="${IMAGE_PREFIX:-localhost/mailguard-debian}:${release}"
 recipe_hash=$( { cat "$here/image/recipe.sh" "$0"; echo "$suite"; } | sha256sum | cut -c1-16)
 
 current=$(podman image inspect --format '{{ index .Labels "org.mailguard.recipe" }}' "$image" 2>/dev/null || true)
+previous_id=$(podman image inspect --format '{{ .Id }}' "$image" 2>/dev/null || true)
 if [ "$current" = "$recipe_hash" ]; then
   echo "$image is up to date (recipe $recipe_hash)"
   exit 0
@@ -25,6 +26,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 echo "building $image from Debian $suite (recipe $recipe_hash)"
 # mmdebstrap takes the mirror from the host's apt sources; none is named here.
+# The hook is a shell snippet that mmdebstrap runs with the chroot as $1.
+# shellcheck disable=SC2016
 mmdebstrap --quiet --variant="$IMAGE_VARIANT" --include="$IMAGE_PACKAGES" \
   --customize-hook='rm -f "$1/etc/machine-id" && touch "$1/etc/machine-id"' \
   "$suite" "$work/rootfs.tar"
@@ -34,4 +37,9 @@ podman import \
   --change "LABEL org.mailguard.recipe=$recipe_hash" \
   --change "LABEL org.mailguard.suite=$suite" \
   "$work/rootfs.tar" "$image" >/dev/null
+# The image the tag pointed at is now nameless; drop it unless a container
+# still uses it, so each recipe change does not leave a stale root file system.
+if [ -n "$previous_id" ]; then
+  podman image rm "$previous_id" >/dev/null 2>&1 || true
+fi
 echo "built $image"

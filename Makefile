@@ -1,0 +1,146 @@
+# Build, lint and test the mailguard.postfix collection. `make help` lists the
+# targets; `make test` is what CI runs.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+NAMESPACE := mailguard
+NAME := postfix
+PYTHON ?= python3
+PYTHON_VERSION := 3.11
+VENV := $(CURDIR)/.venv
+BIN := $(VENV)/bin
+REQUIREMENTS := requirements-dev.txt
+VENV_STAMP := $(VENV)/.installed-$(REQUIREMENTS)
+BUILD := $(CURDIR)/.build
+# A tree where Python and Ansible find this checkout as
+# ansible_collections.mailguard.postfix without installing it.
+COLLECTIONS := $(BUILD)/collections
+COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/$(NAMESPACE)/$(NAME)
+
+# Lab images: SUITE:RELEASE pairs, built from Debian packages. The scenarios'
+# molecule.yml read the same MAILGUARD_IMAGE_PREFIX.
+export MAILGUARD_IMAGE_PREFIX ?= localhost/mailguard-debian
+IMAGES := bookworm:12 trixie:13
+# Image used to find out whether plain `podman run` works on this machine.
+PROBE_IMAGE := $(MAILGUARD_IMAGE_PREFIX):12
+
+# `make molecule SCENARIO=name` runs one scenario; by default every folder
+# under molecule/ that has a molecule.yml.
+SCENARIO ?=
+SCENARIOS = $(if $(SCENARIO),$(SCENARIO),$(sort $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+
+# Make the venv's tools win over anything else on PATH, ansible-test's
+# `--python 3.11` lookup included.
+export PATH := $(BIN):$(PATH)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+# Shell prelude for targets that start containers and run playbooks:
+# - podman settings through CONTAINERS_CONF, only where this machine needs them;
+# - collections: this checkout first, then the venv's site-packages, where the
+#   `ansible` package ships containers.podman (Molecule's podman driver).
+LAB_ENV = eval "$$(tools/podman-env.sh $(PROBE_IMAGE))"; \
+	if [ -n "$${CONTAINERS_CONF:-}" ]; then echo "podman settings: CONTAINERS_CONF=$$CONTAINERS_CONF"; fi; \
+	export ANSIBLE_COLLECTIONS_PATH="$(COLLECTIONS):$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')";
+
+# Targets run one after another, in the order given (`make test` relies on it).
+.NOTPARALLEL:
+
+.PHONY: help venv lint changelog-lint sanity unit images molecule test demo build clean host-lab host-sanity collection-link
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# --- Environment ----------------------------------------------------------
+
+venv: $(VENV_STAMP) ## Create .venv with the pinned tools (re-run only when the requirements change)
+
+$(VENV_STAMP): $(REQUIREMENTS)
+	@if ! $(PYTHON) -c 'import ensurepip, venv' 2>/dev/null; then tools/host-packages.sh --force python3-venv; fi
+	@if [ ! -x $(BIN)/python ]; then \
+	  $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); tools/host-packages.sh --force python3-venv; $(PYTHON) -m venv $(VENV); }; \
+	fi
+	$(BIN)/python -m pip install --quiet -r $(REQUIREMENTS)
+	@touch $@
+
+# Debian's lab packages, installed by apt-get when missing (see the script).
+host-lab:
+	@tools/host-packages.sh podman:podman runc:runc mmdebstrap:mmdebstrap
+
+# Without shellcheck, ansible-test skips its shellcheck test with a mere warning.
+host-sanity:
+	@tools/host-packages.sh shellcheck:shellcheck
+
+collection-link:
+	@mkdir -p $(dir $(COLLECTION_LINK))
+	@ln -sfn $(CURDIR) $(COLLECTION_LINK)
+
+# --- Static checks ----------------------------------------------------------
+
+lint: venv ## ansible-lint (production profile) and yamllint
+	yamllint --strict .
+	ansible-lint --profile production
+
+changelog-lint: venv ## Check the changelog fragments
+	antsibull-changelog lint
+
+# ansible-test bootstraps pip in each venv it makes with get-pip.py, which it
+# downloads from a host this lab cannot reach, unless a copy is cached at
+# ~/.ansible/test/cache/get_pip_<pip version>.py. tools/get-pip-standin.py does
+# the same job with ensurepip and the configured package index. It is written
+# only when the file is missing, so a real cached get-pip.py is left alone.
+sanity: venv host-sanity ## ansible-test sanity on a copy of the tree, as installed collections are laid out
+	@pip_version=$$($(BIN)/python -c 'import importlib.util, pathlib, re; \
+	  spec = importlib.util.find_spec("ansible_test._internal.python_requirements"); \
+	  print(re.search(r"pip=.([0-9.]+).", pathlib.Path(spec.origin).read_text()).group(1))'); \
+	cache=$$HOME/.ansible/test/cache/get_pip_$${pip_version//./_}.py; \
+	if [ ! -e "$$cache" ]; then \
+	  mkdir -p "$$(dirname "$$cache")"; cp tools/get-pip-standin.py "$$cache"; \
+	  echo "wrote pip $$pip_version bootstrap stand-in: $$cache"; \
+	fi
+	@work=$$(mktemp -d); trap 'rm -rf "$$work"' EXIT; \
+	tree=$$(tools/collection-tree.sh "$$work" $(NAMESPACE) $(NAME)); \
+	cd "$$tree" && ansible-test sanity --python $(PYTHON_VERSION) --local --color no
+
+unit: venv collection-link ## pytest on tests/unit, the collection importable from .build/collections
+	@rc=0; PYTHONPATH=$(COLLECTIONS)$${PYTHONPATH:+:$$PYTHONPATH} HYPOTHESIS_STORAGE_DIRECTORY=$(BUILD)/hypothesis \
+	  pytest -o cache_dir=$(BUILD)/pytest_cache tests/unit || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make unit: pytest collected no tests under tests/unit" >&2; fi; \
+	exit $$rc
+
+# --- Lab ------------------------------------------------------------------------
+
+# Building needs no container start, so no podman settings either.
+images: host-lab ## Build the Debian 12 and 13 lab images (cached by recipe hash)
+	@for pair in $(IMAGES); do \
+	  IMAGE_PREFIX=$(MAILGUARD_IMAGE_PREFIX) tools/build-image.sh $${pair%%:*} $${pair#*:}; \
+	done
+
+molecule: venv images collection-link ## Run every Molecule scenario, or one: make molecule SCENARIO=name
+	@scenarios="$(SCENARIOS)"; \
+	if [ -z "$$scenarios" ]; then echo "make molecule: no scenario (molecule/*/molecule.yml)" >&2; exit 1; fi; \
+	$(LAB_ENV) \
+	failed=(); \
+	for scenario in $$scenarios; do \
+	  [ -f "molecule/$$scenario/molecule.yml" ] || { echo "no scenario molecule/$$scenario" >&2; exit 1; }; \
+	  start=$$SECONDS; \
+	  echo "=== molecule test -s $$scenario"; \
+	  if molecule test -s "$$scenario"; then status=passed; else status=FAILED; failed+=("$$scenario"); fi; \
+	  echo "=== $$scenario: $$status in $$((SECONDS - start)) s"; \
+	done; \
+	if [ $${#failed[@]} -gt 0 ]; then echo "failed scenarios: $${failed[*]}" >&2; exit 1; fi
+
+# --- Aggregates -------------------------------------------------------------
+
+test: venv lint sanity unit images molecule ## Everything CI runs
+
+demo: venv images collection-link ## Run tools/demo.sh
+	@if [ ! -x tools/demo.sh ]; then echo "make demo: tools/demo.sh is missing or not executable" >&2; exit 1; fi
+	@$(LAB_ENV) tools/demo.sh
+
+build: venv ## Build the collection artifact into .build/dist
+	ansible-galaxy collection build --force --output-path $(BUILD)/dist
+
+clean: ## Remove build output and caches (keeps .venv and images)
+	rm -rf $(BUILD) tests/output .hypothesis tests/unit/.hypothesis tests/unit/.pytest_cache
