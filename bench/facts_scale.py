@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """How postfix_facts scales with the size of the alias and virtual tables.
 
 Replays a real Debian 12 configuration (tests/fixtures/postconf/debian12) with
@@ -52,7 +52,7 @@ def listings(size):
 
 def best_of(repeat, func):
     best = None
-    for _ in range(repeat):
+    for _round in range(repeat):
         start = time.perf_counter()
         func()
         elapsed = time.perf_counter() - start
@@ -61,7 +61,7 @@ def best_of(repeat, func):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()

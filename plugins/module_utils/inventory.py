@@ -55,7 +55,7 @@ def parse_alias_listing(text):
     for line in (text or "").splitlines():
         if ":" not in line:
             continue
-        key, _, value = line.partition(":")
+        key, _sep, value = line.partition(":")
         key = key.strip()
         if not key or key in _ALIAS_SKIP_KEYS:
             continue

@@ -42,7 +42,7 @@ REASONED_PARAMETERS = (
     "unverified_recipient_defer_code", "unverified_recipient_reject_code",
     "virtual_alias_domains", "virtual_alias_maps", "virtual_mailbox_domains",
     "virtual_mailbox_maps", "virtual_transport",
-) + tuple(param for _, param in rm.STAGES)
+) + tuple(param for _stage, param in rm.STAGES)
 
 # master.cf services that are smtpd or postscreen, by role.
 ROLE_SMTP = "smtp"
@@ -117,7 +117,7 @@ def parse_service_parameters(text):
     for line in (text or "").splitlines():
         if " = " not in line and not line.rstrip().endswith(" ="):
             continue
-        key, _, value = line.partition(" =")
+        key, _sep, value = line.partition(" =")
         parts = key.strip().rsplit("/", 2)
         if len(parts) != 3:
             continue

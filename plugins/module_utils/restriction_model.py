@@ -323,7 +323,7 @@ def relay_path(relay_entries, recipient_entries):
     Postfix refuses to start in that case).
     """
     verdicts = [relay_verdict(relay_entries), relay_verdict(recipient_entries)]
-    if any(v == "closed" for v, _ in verdicts):
+    if any(v == "closed" for v, _entry in verdicts):
         return "closed", [e for v, e in verdicts if v == "closed"][0]
     opened = [e for v, e in verdicts if v == "open"]
     if opened:

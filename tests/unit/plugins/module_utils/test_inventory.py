@@ -22,7 +22,7 @@ HANDLED = {"example.test", "localhost", "relay.test"}
 
 def test_alias_listing_skips_nis_keys():
     entries = inventory.parse_alias_listing(ALIASES_LISTING)
-    assert [key for key, _ in entries] == ["postmaster", "alice", "team"]
+    assert [key for key, _targets in entries] == ["postmaster", "alice", "team"]
     assert entries[2][1] == ["carol", "dan@ext.test", '"|/usr/bin/procmail"']
 
 
