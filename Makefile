@@ -47,7 +47,7 @@ LAB_ENV = eval "$$(tools/podman-env.sh $(PROBE_IMAGE))"; \
 # Targets run one after another, in the order given (`make test` relies on it).
 .NOTPARALLEL:
 
-.PHONY: help venv lint changelog-lint sanity unit images molecule test demo build clean host-lab host-sanity collection-link
+.PHONY: help venv lint changelog-lint sanity unit images molecule test demo bench build clean host-lab host-sanity collection-link
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -138,6 +138,12 @@ test: venv lint sanity unit images molecule ## Everything CI runs
 demo: venv images collection-link ## Run tools/demo.sh
 	@if [ ! -x tools/demo.sh ]; then echo "make demo: tools/demo.sh is missing or not executable" >&2; exit 1; fi
 	@$(LAB_ENV) tools/demo.sh
+
+bench: venv collection-link ## Run the benchmarks in bench/ and print their ratios
+	@for script in bench/*.py; do \
+	  echo "=== $$script"; \
+	  PYTHONPATH=$(COLLECTIONS)$${PYTHONPATH:+:$$PYTHONPATH} python "$$script"; \
+	done
 
 build: venv ## Build the collection artifact into .build/dist
 	ansible-galaxy collection build --force --output-path $(BUILD)/dist
