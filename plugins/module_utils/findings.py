@@ -113,7 +113,11 @@ def _entry_findings(service, param, entries, values, explicit):
     first_expensive = None
     for index, entry in enumerate(entries):
         rank = rm.COST_RANK[entry["cost"]]
-        if entry["cost"] in (rm.COST_DNS, rm.COST_EXTERNAL) and first_expensive is None:
+        # A permit that costs a lookup (permit_mx_backup, permit_dnswl_client)
+        # is not moved behind cheap checks: that would change who gets in.
+        # Its own risks are separate findings.
+        if entry["cost"] in (rm.COST_DNS, rm.COST_EXTERNAL) and entry["action"] != rm.ACTION_PERMIT \
+                and first_expensive is None:
             first_expensive = entry
         elif first_expensive is not None and rank <= rm.COST_RANK[rm.COST_LOCAL]:
             results.append(finding(

@@ -235,6 +235,12 @@ def test_expensive_before_cheap():
     assert hit["parameter"] == "smtpd_client_restrictions"
 
 
+def test_a_permit_that_costs_a_lookup_is_not_an_order_problem():
+    facts = gather(main={"smtpd_relay_restrictions": "permit_mynetworks permit_mx_backup reject_unauth_destination"})
+    assert "expensive-before-cheap" not in ids(facts)
+    assert "permit-mx-backup" in ids(facts)
+
+
 def test_cheap_then_expensive_is_fine():
     facts = gather(main={"smtpd_client_restrictions":
                          "check_client_access hash:/etc/postfix/ca reject_rbl_client zen.spamhaus.org=127.0.0.[2..11]"})
