@@ -1,0 +1,164 @@
+"""SMTP probe sessions against a scripted fake server: verdicts and transport errors."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import smtplib
+import socket
+
+import pytest
+
+from ansible_collections.mailguard.postfix.plugins.module_utils import smtp_session as smtp
+
+
+class FakeSMTP(object):
+    """Answers like a server would; ``replies`` maps a command to (code, text) or an exception."""
+
+    def __init__(self, replies, log):
+        self.replies = replies
+        self.log = log
+
+    def _answer(self, command, argument=None):
+        self.log.append((command, argument))
+        reply = self.replies.get((command, argument), self.replies.get(command, (250, b"2.0.0 Ok")))
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    def connect(self, host, port):
+        return self._answer("connect")
+
+    def ehlo(self, name):
+        return self._answer("ehlo", name)
+
+    def helo(self, name):
+        return self._answer("helo", name)
+
+    def starttls(self, context=None):
+        return self._answer("starttls")
+
+    def login(self, user, password):
+        return self._answer("auth", user)
+
+    def docmd(self, command, argument):
+        # The probe must send addresses verbatim: record exactly what went out.
+        verb, _sep, address = argument.partition(":")
+        assert address.startswith("<") and address.endswith(">")
+        return self._answer(command.lower(), address[1:-1])
+
+    def data(self, body):
+        reply = self._answer("data")
+        if reply[0] != 250:
+            raise smtplib.SMTPDataError(reply[0], reply[1])
+        return reply
+
+    def rset(self):
+        return self._answer("rset")
+
+    def quit(self):
+        self.log.append(("quit", None))
+
+    def close(self):
+        self.log.append(("close", None))
+
+
+def run(replies, case, **session_args):
+    log = []
+    session = smtp.Session("192.0.2.25", 25, 5, "client.example.net",
+                           smtp_factory=lambda **kw: FakeSMTP(replies, log), **session_args)
+    stages = session.run(case)
+    return stages, smtp.judge(case, stages), log
+
+
+def test_refusal_at_rcpt_with_5xx_passes_and_nothing_is_delivered():
+    case = smtp.ProbeCase("forged", "x@victim.test", ["nobody@example.test"], "rcpt", "5xx")
+    stages, (outcome, passed, _reason), log = run(
+        {"rcpt": (550, b"5.1.1 <nobody@example.test>: Recipient address rejected")}, case)
+    assert outcome == "rejected_at_rcpt" and passed
+    assert ("data", None) not in log and ("rset", None) in log
+    assert stages[-1] == {"stage": "rcpt", "code": 550, "argument": "nobody@example.test",
+                          "text": "5.1.1 <nobody@example.test>: Recipient address rejected"}
+
+
+def test_a_4xx_does_not_pass_when_5xx_is_expected():
+    case = smtp.ProbeCase("relay", "x@victim.test", ["a@remote.test"], "rcpt", "5xx")
+    _stages, (outcome, passed, reason), _log = run({"rcpt": (454, b"4.7.1 Relay access denied")}, case)
+    assert outcome == "rejected_at_rcpt" and not passed and "454" in reason
+
+
+def test_acceptance_fails_a_reject_expectation():
+    case = smtp.ProbeCase("relay", "x@victim.test", ["a@remote.test"], "reject")
+    _stages, (outcome, passed, _reason), _log = run({}, case)
+    assert outcome == "accepted" and not passed
+
+
+def test_refusal_at_mail_is_not_a_refusal_at_rcpt():
+    case = smtp.ProbeCase("own", "postmaster@example.test", ["carol@example.test"], "rcpt")
+    _stages, (outcome, passed, _reason), log = run({"mail": (553, b"5.7.1 not our user")}, case)
+    assert outcome == "rejected_at_mail" and not passed
+    assert not [entry for entry in log if entry[0] == "rcpt"]
+
+
+def test_one_accepted_recipient_among_refused_ones_is_an_acceptance():
+    case = smtp.ProbeCase("mixed", "x@victim.test", ["a@example.test", "b@example.test"], "reject")
+    _stages, (outcome, passed, _reason), _log = run({("rcpt", "a@example.test"): (550, b"no")}, case)
+    assert outcome == "accepted" and not passed
+
+
+@pytest.mark.parametrize("error, kind", [
+    (ConnectionRefusedError(111, "Connection refused"), "connection_refused"),
+    (socket.timeout("timed out"), "timeout"),
+    (smtplib.SMTPServerDisconnected("Connection unexpectedly closed"), "disconnected"),
+])
+def test_transport_errors_are_errors_never_acceptances_nor_refusals(error, kind):
+    for expect in ("accept", "reject", "rcpt"):
+        case = smtp.ProbeCase("c", "x@victim.test", ["a@example.test"], expect)
+        _stages, (outcome, passed, _reason), _log = run({"connect": error}, case)
+        assert outcome == "error:%s" % kind and passed is False
+
+
+def test_tls_error_is_reported_as_such():
+    case = smtp.ProbeCase("c", "x@victim.test", ["a@example.test"], "accept")
+    _stages, (outcome, passed, _reason), _log = run({"starttls": smtplib.SMTPNotSupportedError("no STARTTLS")},
+                                                    case, starttls=True)
+    assert outcome == "error:tls_error" and not passed
+
+
+def test_deliver_sends_data_and_records_the_queue_reply():
+    case = smtp.ProbeCase("legit", "carol@example.test", ["carol@example.test"], "accept", deliver=True)
+    stages, (outcome, passed, _reason), log = run({"data": (250, b"2.0.0 Ok: queued as 4F1")}, case)
+    assert outcome == "accepted" and passed
+    assert stages[-1]["stage"] == "data" and ("rset", None) not in log
+
+
+def test_content_refused_after_data_is_a_refusal_at_data():
+    case = smtp.ProbeCase("spam", "x@victim.test", ["bob@ext.test"], "data", deliver=True)
+    _stages, (outcome, passed, _reason), _log = run({"data": (554, b"5.7.1 spam")}, case)
+    assert outcome == "rejected_at_data" and passed
+
+
+def test_auth_failure_is_a_refusal_at_auth():
+    case = smtp.ProbeCase("u1", "u1@example.test", ["x@remote.test"], "accept")
+    _stages, (outcome, _passed, _reason), log = run(
+        {"auth": smtplib.SMTPAuthenticationError(535, b"5.7.8 Error: authentication failed")},
+        case, auth_user="u1", auth_password="wrong")
+    assert outcome == "rejected_at_auth"
+    assert not [entry for entry in log if entry[0] == "mail"]
+
+
+def test_relay_test_addresses_are_sent_verbatim():
+    route = "@example.test:relaytest@remote.test"
+    case = smtp.ProbeCase("source_route", "forged@victim.test", [route], "reject")
+    _stages, _verdict, log = run({}, case)
+    assert ("rcpt", route) in log and ("mail", "forged@victim.test") in log
+
+
+def test_relay_battery_covers_the_classic_forms():
+    forms = dict(smtp.relay_battery("example.test", "remote.test", ip_literal="192.0.2.25"))
+    assert forms["percent_hack"] == "relaytest%remote.test@example.test"
+    assert forms["bang_path"] == "remote.test!relaytest@example.test"
+    assert forms["source_route"] == "@example.test:relaytest@remote.test"
+    assert forms["quoted_local_part"] == '"relaytest@remote.test"@example.test'
+    assert forms["ip_literal_percent"] == "relaytest%remote.test@[192.0.2.25]"
+    assert len(forms) == 11
