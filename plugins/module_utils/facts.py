@@ -19,6 +19,7 @@ import re
 from ansible_collections.mailguard.postfix.plugins.module_utils import findings as fnd
 from ansible_collections.mailguard.postfix.plugins.module_utils import inventory
 from ansible_collections.mailguard.postfix.plugins.module_utils import postfix_config as pc
+from ansible_collections.mailguard.postfix.plugins.module_utils import restriction_model as rm
 
 _UNUSED_RE = re.compile(r"warning: (?P<file>\S+): unused parameter: (?P<name>[^=\s]+)")
 
@@ -168,6 +169,13 @@ def _address_classes(values, facts, table_domains):
     smtp_stages = fnd._smtp_stages(facts)
     recipient_names = set(e["name"] for stage in ("relay", "recipient")
                           for e in (smtp_stages.get(stage) or {}).get("entries") or [])
+    # Verification is often applied per domain through a restriction class
+    # (check_recipient_access selects it); count what the classes hold too.
+    for class_name in pc.restriction_classes(values):
+        try:
+            recipient_names.update(e["name"] for e in rm.parse_entries(values.get(class_name, "")))
+        except ValueError:
+            continue
     reject_unlisted = values.get("smtpd_reject_unlisted_recipient", "yes").lower() == "yes" \
         or "reject_unlisted_recipient" in recipient_names
     verify = "reject_unverified_recipient" in recipient_names

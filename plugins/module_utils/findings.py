@@ -119,7 +119,10 @@ def _entry_findings(service, param, entries, values, explicit):
         if entry["cost"] in (rm.COST_DNS, rm.COST_EXTERNAL) and entry["action"] != rm.ACTION_PERMIT \
                 and first_expensive is None:
             first_expensive = entry
-        elif first_expensive is not None and rank <= rm.COST_RANK[rm.COST_LOCAL]:
+        # An unconditional permit/reject/defer is the list's final answer:
+        # there is nothing to gain by running it earlier.
+        elif first_expensive is not None and rank <= rm.COST_RANK[rm.COST_LOCAL] \
+                and entry["name"] not in ("permit", "reject", "defer"):
             results.append(finding(
                 "expensive-before-cheap", CATEGORY_ORDER, "medium", service, param,
                 "'%s' (%s) runs before '%s' (%s): every request pays for the lookup even when "

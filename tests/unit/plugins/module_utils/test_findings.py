@@ -148,6 +148,20 @@ def test_relay_domains_verified_at_rcpt_are_validated():
     assert facts["address_classes"]["relay"]["validated_by"] == ["reject_unverified_recipient"]
 
 
+def test_relay_domains_verified_through_a_restriction_class_are_validated():
+    facts = gather(main={"relay_domains": "relay.test",
+                         "smtpd_restriction_classes": "verify_relay_recipients",
+                         "verify_relay_recipients": "reject_unverified_recipient",
+                         "smtpd_recipient_restrictions": "reject_unauth_destination "
+                                                         "check_recipient_access hash:/etc/postfix/relay_verify"})
+    assert "relay-domains-without-recipient-maps" not in ids(facts)
+
+
+def test_a_final_reject_after_dns_checks_is_not_an_order_problem():
+    facts = gather(main={"smtpd_client_restrictions": "reject_rbl_client zen.spamhaus.org=127.0.0.[2..11] reject"})
+    assert "expensive-before-cheap" not in ids(facts)
+
+
 def test_virtual_mailbox_domains_without_table():
     facts = gather(main={"virtual_mailbox_domains": "mail.test", "virtual_mailbox_maps": ""})
     assert find(facts, "virtual-domains-without-recipient-table")["parameter"] == "virtual_mailbox_maps"
