@@ -1,0 +1,1201 @@
+# -*- coding: utf-8 -*-
+# Copyright: mailguard.postfix contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Compute Postfix SMTP restriction lists from an operator's intent.
+
+``build(intent)`` turns a description of what a mail host should refuse
+(profile, own domains, trusted networks, blocklists, policy services,
+forwarding, submission) into the restriction list of every stage, the related
+main.cf parameters, the master.cf overrides of the submission services and the
+lookup tables to write. It changes nothing and runs no command.
+
+Every list is laid out the same way, so that the result can be explained
+entry by entry:
+
+1. checks that apply to every client, trusted and authenticated ones
+   included (cheap ones only);
+2. the gate: ``permit_mynetworks, permit_sasl_authenticated``, present only
+   when something follows that trusted clients should skip;
+3. the relay guard ``reject_unauth_destination`` (relay and recipient stages);
+4. checks for everyone else, cheapest first: no lookup, local table, DNS,
+   external service.
+
+The result is judged with ``findings.stage_findings``, the rules the audit
+applies to a live host; a relay or order finding makes ``build`` refuse.
+Unsafe or contradictory intent raises ``IntentError`` naming the input.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import ipaddress
+import re
+
+from ansible_collections.mailguard.postfix.plugins.module_utils import findings as fnd
+from ansible_collections.mailguard.postfix.plugins.module_utils import postfix_config as pc
+from ansible_collections.mailguard.postfix.plugins.module_utils import restriction_model as rm
+
+
+class IntentError(ValueError):
+    """The intent is unsafe or contradictory; the message names the offending input."""
+
+
+PROFILES = ("baseline", "strict", "paranoid")
+DEFAULT_PROFILE = "strict"
+# ETRN is not built: a mail host that does not offer ETRN service needs no list.
+BUILD_STAGES = tuple(stage for stage, _param in rm.STAGES if stage != "etrn")
+POLICY_STAGES = ("recipient", "data", "end_of_data")
+DNSBL_TYPES = ("client", "reverse_client", "helo", "sender", "null_sender_client")
+POSITIONS = ("first", "last")
+
+MAIN_CF = fnd.MAIN_CF
+SMTP_SERVICE = "smtp/inet"
+DEFAULT_SUBMISSION_SERVICES = ("submission/inet", "smtps/inet")
+DEFAULT_OWN_DOMAINS_TABLE = "hash:/etc/postfix/own_domains_as_sender"
+DEFAULT_FORWARDING_CLASS = "forwarding_recipients"
+DEFAULT_RELAY_VERIFICATION_TABLE = "hash:/etc/postfix/relay_recipient_verification"
+DEFAULT_NULL_SENDER_TABLE = "hash:/etc/postfix/null_sender_access"
+RELAY_VERIFY_CLASS = "verify_relay_recipients"
+NULL_SENDER_CLASS = "null_sender_blocklists"
+# The loopback networks Debian writes into mynetworks on a fresh install.
+LOOPBACK_NETWORKS = ("127.0.0.0/8", "[::ffff:127.0.0.0]/104", "[::1]/128")
+
+# Where each kind of access restriction evaluates.
+_DNSBL_RESTRICTION = {
+    "client": ("client", "reject_rbl_client"),
+    "reverse_client": ("client", "reject_rhsbl_reverse_client"),
+    "helo": ("helo", "reject_rhsbl_helo"),
+    "sender": ("sender", "reject_rhsbl_sender"),
+    "null_sender_client": ("sender", "reject_rbl_client"),
+}
+_DNSBL_OBJECT = {
+    "client": "client IP address",
+    "reverse_client": "client's reverse DNS name",
+    "helo": "HELO name",
+    "sender": "sender domain",
+    "null_sender_client": "client IP address of bounces (null sender)",
+}
+
+# Table types whose content the caller can write from what this module returns,
+# and the ones among them that postmap must compile.
+WRITABLE_TABLE_TYPES = frozenset(("hash", "btree", "cdb", "lmdb", "dbm", "sdbm", "texthash"))
+POSTMAP_TABLE_TYPES = frozenset(("hash", "btree", "cdb", "lmdb", "dbm", "sdbm"))
+
+# Restrictions refused in custom entries, with the reason given to the caller.
+REFUSED_RESTRICTIONS = {
+    "permit_mx_backup": (
+        "permit_mx_backup accepts mail for any domain that names this host as MX without knowing "
+        "its recipients: the undeliverable ones bounce to forged senders (backscatter). Postfix 3.9 "
+        "deprecated it. List backup domains in relay_domains with relay_recipient_maps, or use "
+        "relay_recipient_verification"),
+    "reject_unverified_sender": (
+        "reject_unverified_sender probes the mail server of every (often forged) sender; these "
+        "sender callouts get a host listed on ips.backscatterer.org"),
+    "permit_naked_ip_address": (
+        "permit_naked_ip_address lets any client that says HELO [address] through; Postfix 3.9 "
+        "removed it (the request then fails with a configuration error)"),
+    "check_relay_domains": (
+        "check_relay_domains is the pre-2.2 relay guard; Postfix 3.9 removed it. "
+        "reject_unauth_destination is already in the relay list"),
+    "reject_maps_rbl": (
+        "reject_maps_rbl is obsolete and Postfix 3.9 removed it; use the dnsbls option"),
+    "reject_rbl": (
+        "reject_rbl is the obsolete name of reject_rbl_client; use the dnsbls option"),
+    "check_policy_service": (
+        "policy services are given with the policy_services option, which checks the timeout "
+        "and the default action"),
+}
+
+# Permits that identify the client (by network, login or certificate); the only
+# ones allowed ahead of reject_unauth_destination.
+AUTHENTICATING_PERMITS = frozenset(("permit_mynetworks", "permit_sasl_authenticated", "permit_tls_clientcerts"))
+# Access checks keyed on something the client proves (its address, certificate
+# or login); an OK from them ahead of the relay guard is a deliberate trust.
+TRUSTED_ACCESS_CHECKS = frozenset(("check_client_access", "check_ccert_access", "check_sasl_access"))
+
+# (branch, first patch level) -> feature; a branch newer than the newest listed has it.
+_SINCE_FORBID_UNAUTH_PIPELINING = {(3, 9): 0, (3, 8): 1, (3, 7): 6, (3, 6): 10, (3, 5): 20}
+_SINCE_FORBID_BARE_NEWLINE = {(3, 9): 0, (3, 8): 4, (3, 7): 9, (3, 6): 13, (3, 5): 23}
+_SINCE_BARE_NEWLINE_NORMALIZE = {(3, 9): 0, (3, 8): 5, (3, 7): 10, (3, 6): 14, (3, 5): 24}
+_SINCE_RELAY_BEFORE_RECIPIENT = {(3, 6): 0}
+
+_DOMAIN_RE = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{1,63}$")
+_ADDRESS_RE = re.compile(r"^[^\s@,{}]+@[^\s@,{}]+$")
+_OCTET = r"(?:\d{1,3}|\[\d{1,3}(?:\.\.\d{1,3})?(?:;\d{1,3}(?:\.\.\d{1,3})?)*\])"
+_FILTER_RE = re.compile(r"^%s\.%s\.%s\.%s$" % (_OCTET, _OCTET, _OCTET, _OCTET))
+_ENDPOINT_RE = re.compile(r"^(?:inet:(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}|unix:[A-Za-z0-9_./-]+)$")
+_TIME_RE = re.compile(r"^(\d+)([smhdw]?)$")
+_TIME_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_TABLE_RE = re.compile(r"^([a-z0-9]+):([^\s,{}]+)$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+_CLASS_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_SERVICE_RE = re.compile(r"^[A-Za-z0-9_.:\[\]-]+/inet$")
+# A 4xx reply, with a 4.x.y enhanced code when one is given; text without braces.
+_4XX_RE = re.compile(r"^4\d\d(?:\s+4\.\d{1,3}\.\d{1,3})?(?:\s+(?!\d\.\d)[^{}]*)?$")
+_5XX_RE = re.compile(r"^(?:5\d\d\b|REJECT\b)", re.IGNORECASE)
+# Policy services may not wait longer than smtpd waits for the client (smtpd_timeout).
+_MAX_POLICY_TIMEOUT = 300
+# Parameter namespaces a restriction class name must not fall into: the class
+# is defined as a main.cf parameter and would replace the real one.
+_PARAMETER_PREFIXES = ("smtpd_", "smtp_", "lmtp_", "postscreen_", "virtual_", "relay_", "local_",
+                       "address_", "unverified_", "mynetworks", "mydestination", "myhostname",
+                       "alias_", "tls_", "milter_", "content_", "default_", "proxy_", "queue_")
+
+# Why an entry stands where it stands, for entries the profile places.
+REASONS = {
+    "permit_mynetworks": (
+        "Trusted networks (mynetworks) skip the checks that follow: they are this site's own "
+        "hosts, and a DNS or blocklist test of them costs lookups and risks refusing our own mail."),
+    "permit_sasl_authenticated": (
+        "Authenticated users skip the checks that follow: they are judged by their login, and "
+        "a roaming client on a listed or nameless address must still be able to send."),
+    "reject_unauth_destination": (
+        "Relay guard: after the trusted and authenticated permits, mail to a domain this host "
+        "does not handle is refused with 5xx. Without it the host is an open relay."),
+    "reject_unlisted_recipient": (
+        "Refuses unknown recipients in our own address classes at RCPT, for every client, "
+        "instead of accepting and bouncing later (backscatter). Local table lookup."),
+    "reject_non_fqdn_recipient": (
+        "No lookup: a recipient that is not a full address cannot be delivered and would bounce."),
+    "reject_non_fqdn_sender": (
+        "No lookup: a sender that is not a full address cannot receive a bounce."),
+    "reject_invalid_helo_hostname": (
+        "No lookup: a HELO name with bad syntax marks spamware."),
+    "reject_non_fqdn_helo_hostname": (
+        "No lookup: real mail servers announce a fully qualified name."),
+    "reject_unknown_helo_hostname": (
+        "DNS: the HELO name must have an A or MX record; after the cheap checks."),
+    "reject_unknown_sender_domain": (
+        "DNS: a sender domain without A or MX record is forged or cannot take a bounce; refusing it "
+        "now avoids a bounce later. After the cheap checks."),
+    "reject_unknown_reverse_client_hostname": (
+        "DNS: the client address must have a reverse (PTR) name, as large providers require of "
+        "senders; after the cheap checks (temporary DNS failures get 4xx)."),
+    "reject_unknown_client_hostname": (
+        "DNS: the client must have forward-confirmed reverse DNS (PTR and matching A/AAAA); after "
+        "the cheap checks."),
+    "reject_unauth_pipelining": (
+        "No lookup: refuses clients that talk ahead of the server's replies (a spamware habit); "
+        "also covers services and versions without smtpd_forbid_unauth_pipelining."),
+    "reject_multi_recipient_bounce": (
+        "No lookup: a real bounce has exactly one recipient; a null-sender message to many is abuse."),
+    "reject_authenticated_sender_login_mismatch": (
+        "Local table: an authenticated user may send only as the addresses smtpd_sender_login_maps "
+        "gives the login; before permit_sasl_authenticated so that the permit cannot skip it."),
+    "reject": (
+        "Everything not permitted above is refused: this service is for authenticated users only."),
+    "reject_unverified_recipient": (
+        "External: verify(8) probes the next hop for the recipient (results cached); refuses "
+        "recipients the destination would refuse, before we accept the message."),
+}
+
+
+# --------------------------------------------------------------------------
+# small helpers
+
+
+def _version_tuple(version):
+    parsed = pc.parse_version(version)
+    if parsed == (0, 0, 0):
+        raise IntentError(
+            "postfix_version %r is not a Postfix version: give mail_version as postfix_facts "
+            "reports it, e.g. 3.7.11" % (version,))
+    if parsed < (3, 0, 0):
+        raise IntentError(
+            "postfix_version %s is older than 3.0: per-call policy attributes (timeout, "
+            "default_action) and the relay list need Postfix 3.0 or later" % version)
+    return parsed
+
+
+def has_feature(version, since):
+    """Whether ``version`` (a tuple) has a feature back-ported as ``since`` describes."""
+    branch = version[:2]
+    if branch in since:
+        return version[2] >= since[branch]
+    return branch > max(since)
+
+
+def _seconds(text):
+    match = _TIME_RE.match(str(text).strip())
+    if not match:
+        return None
+    return int(match.group(1)) * _TIME_UNITS[match.group(2)]
+
+
+def _table(value, what, writable=False):
+    """Validate a ``type:name`` table; return (type, name)."""
+    match = _TABLE_RE.match(str(value or "").strip())
+    if not match:
+        raise IntentError(
+            "%s %r is not a Postfix table: write it as type:name, e.g. hash:/etc/postfix/name" % (what, value))
+    table_type, name = match.group(1), match.group(2)
+    if writable and table_type not in WRITABLE_TABLE_TYPES:
+        raise IntentError(
+            "%s %r: this module returns the table's content, which only a file table can hold "
+            "(%s)" % (what, value, ", ".join(sorted(WRITABLE_TABLE_TYPES))))
+    if writable and not name.startswith("/"):
+        raise IntentError("%s %r: give the file as an absolute path" % (what, value))
+    return table_type, name
+
+
+def _domain(value, what):
+    domain = str(value or "").strip().lower().rstrip(".")
+    if not _DOMAIN_RE.match(domain):
+        raise IntentError("%s %r is not a domain name" % (what, value))
+    return domain
+
+
+def _filter_octets(text):
+    """``127.0.0.[2..11]`` -> list of four sets of allowed octet values."""
+    octets = []
+    for part in re.findall(r"\[[^\]]*\]|\d+", text):
+        allowed = set()
+        for item in part.strip("[]").split(";"):
+            low, _sep, high = item.partition("..")
+            low, high = int(low), int(high or low)
+            if low > high or high > 255:
+                raise ValueError(item)
+            allowed.update(range(low, high + 1))
+        octets.append(allowed)
+    return octets
+
+
+def filter_matches(reply_filter, address):
+    """Whether a DNSBL reply filter accepts the reply ``address`` (dotted quad)."""
+    octets = _filter_octets(reply_filter)
+    return all(int(value) in allowed for value, allowed in zip(address.split("."), octets))
+
+
+def _time_value(value, what):
+    seconds = _seconds(value)
+    if seconds is None or seconds < 1:
+        raise IntentError(
+            "%s %r is not a Postfix time: give a positive number with an optional unit, e.g. 10s" % (what, value))
+    return seconds
+
+
+def _join(texts, separator=", "):
+    return separator.join(texts)
+
+
+# --------------------------------------------------------------------------
+# entries and stages
+
+
+def make_entry(text, reason, applies_to="untrusted", origin="profile", classes=None, pinned=False):
+    """One restriction with what it costs and why it stands where it stands."""
+    parsed = rm.parse_entries(text, classes or ())
+    if len(parsed) != 1:
+        raise IntentError("%r holds %d restrictions; give exactly one per entry" % (text, len(parsed)))
+    item = parsed[0]
+    return {
+        "text": item["text"],
+        "name": item["name"],
+        "args": item["args"],
+        "cost": item["cost"],
+        "action": item["action"],
+        "known": item["known"],
+        "applies_to": applies_to,
+        "origin": origin,
+        "pinned": pinned,
+        "reason": reason,
+    }
+
+
+class _Stage(object):
+    """The sections of one restriction list, flattened in a fixed order."""
+
+    def __init__(self, name, gate=True, guard=False):
+        self.name = name
+        self.head = []
+        self.rest = []
+        self.gate_names = ("permit_mynetworks", "permit_sasl_authenticated") if gate else ()
+        self.guard = guard
+        # Unconditional permit/reject/defer given as "last": the explicit end of the list.
+        self.tail = []
+
+    def entries(self):
+        gated = self.guard or bool(self.rest) or bool(self.tail)
+        result = list(self.head)
+        if gated:
+            for name in self.gate_names:
+                result.append(make_entry(name, REASONS[name], applies_to="trusted"))
+        if self.guard:
+            result.append(make_entry("reject_unauth_destination", REASONS["reject_unauth_destination"],
+                                     applies_to="untrusted"))
+        # Stable sort: within one cost class the order of the intent is kept.
+        result.extend(sorted(self.rest, key=lambda e: rm.COST_RANK[e["cost"]]))
+        result.extend(self.tail)
+        return result
+
+
+def _cost_order_problem(entries):
+    """First (expensive, cheap) pair where a none/local entry follows a DNS/external one."""
+    first_expensive = None
+    for entry in entries:
+        rank = rm.COST_RANK[entry["cost"]]
+        if rank >= rm.COST_RANK[rm.COST_DNS]:
+            if first_expensive is None:
+                first_expensive = entry
+        elif first_expensive is not None:
+            return first_expensive, entry
+    return None
+
+
+def _stage_value(entries, separator=", "):
+    return _join([e["text"] for e in entries], separator)
+
+
+# --------------------------------------------------------------------------
+# validation of the parts of the intent
+
+
+def _networks(values):
+    """trusted_networks -> mynetworks items, refusing networks too wide to trust."""
+    items = []
+    for index, value in enumerate(values or []):
+        text = str(value).strip()
+        try:
+            network = ipaddress.ip_network(text.replace("[", "").replace("]", ""), strict=False)
+        except ValueError:
+            raise IntentError("trusted_networks[%d] %r is not an IP network" % (index, value))
+        widest = 8 if network.version == 4 else 32
+        if network.prefixlen < widest:
+            raise IntentError(
+                "trusted_networks[%d] %s is wider than /%d: every client there passes "
+                "permit_mynetworks and may relay; list the networks of your own hosts"
+                % (index, network, widest))
+        if network.version == 6:
+            items.append("[%s]/%d" % (network.network_address, network.prefixlen))
+        else:
+            items.append(str(network))
+    # The host itself stays trusted: local applications submit over loopback.
+    return list(LOOPBACK_NETWORKS) + [item for item in items if item not in LOOPBACK_NETWORKS]
+
+
+def _dnsbl(item, where, postscreen, restrict_types=None):
+    """Validate one blocklist; returns a normalised dict."""
+    name = _domain(item.get("name"), "%s name" % where)
+    label = "%s (%s)" % (where, name)
+    kind = item.get("type") or "client"
+    if kind not in DNSBL_TYPES or (restrict_types and kind not in restrict_types):
+        raise IntentError("%s: type %r is not one of %s" % (label, kind, ", ".join(restrict_types or DNSBL_TYPES)))
+    weight = item.get("weight")
+    weight = 1 if weight is None else int(weight)
+    allow_unfiltered = bool(item.get("allow_unfiltered"))
+    reply_filter = str(item.get("filter") or "").strip()
+    if weight == 0:
+        raise IntentError("%s: weight 0 never counts; remove the list or give it a weight" % label)
+    if weight < 0 and not (postscreen and kind == "client"):
+        raise IntentError(
+            "%s: a negative weight makes the list an allowlist, which only postscreen scores; "
+            "set postscreen: true and type: client, or remove the list" % label)
+    if "backscatterer.org" in name and kind != "null_sender_client":
+        raise IntentError(
+            "%s: ips.backscatterer.org lists servers that send bounces and callouts, not spam "
+            "sources; as a %s blocklist it refuses legitimate mail. Use type: null_sender_client, "
+            "which queries it only for bounces" % (label, kind))
+    if not reply_filter:
+        if not allow_unfiltered:
+            raise IntentError(
+                "%s has no reply filter: any answer, a list's error codes (127.255.255.x) or a dead "
+                "list that answers for everything included, would count as listed. Give the codes "
+                "the list documents, e.g. filter: 127.0.0.[2..11] for zen.spamhaus.org, or set "
+                "allow_unfiltered: true on this entry" % label)
+    else:
+        if not _FILTER_RE.match(reply_filter):
+            raise IntentError(
+                "%s: filter %r is not a Postfix reply filter (d.d.d.d with [low..high] or [a;b] "
+                "octets, e.g. 127.0.0.[2..11])" % (label, reply_filter))
+        try:
+            octets = _filter_octets(reply_filter)
+        except ValueError as exc:
+            raise IntentError("%s: filter %r has a bad range %s" % (label, reply_filter, exc))
+        if octets[0] != set([127]):
+            raise IntentError("%s: filter %r must stay inside 127.0.0.0/8, where lists answer" % (label, reply_filter))
+        errors = [code for code in ("127.255.255.252", "127.255.255.254", "127.255.255.255")
+                  if filter_matches(reply_filter, code)]
+        if errors:
+            raise IntentError(
+                "%s: filter %r accepts %s, which lists return as errors (query refused, public "
+                "resolver), never as listings" % (label, reply_filter, ", ".join(errors)))
+        if weight > 0 and filter_matches(reply_filter, "127.0.0.1"):
+            raise IntentError(
+                "%s: filter %r accepts 127.0.0.1, which lists use for refused or test queries, "
+                "not for listings" % (label, reply_filter))
+    return {
+        "name": name,
+        "type": kind,
+        "filter": reply_filter,
+        "weight": weight,
+        "allow_unfiltered": allow_unfiltered,
+        "argument": "%s=%s" % (name, reply_filter) if reply_filter else name,
+    }
+
+
+def _dnsbl_entry(dnsbl, origin, where):
+    stage, restriction = _DNSBL_RESTRICTION[dnsbl["type"]]
+    if dnsbl["filter"]:
+        why = "only the answers %s count as listed" % dnsbl["filter"]
+    else:
+        why = "UNFILTERED by request (allow_unfiltered): any answer counts as listed"
+    reason = "DNS blocklist on the %s (%s); %s. After the cheap checks." % (_DNSBL_OBJECT[dnsbl["type"]], where, why)
+    return stage, make_entry("%s %s" % (restriction, dnsbl["argument"]), reason, origin=origin)
+
+
+def _policy(item, index):
+    name = str(item.get("name") or "").strip()
+    label = "policy_services[%d] (%s)" % (index, name or "unnamed")
+    if not _NAME_RE.match(name):
+        raise IntentError("%s: name must be letters, digits, '.', '_' or '-'" % label)
+    endpoint = str(item.get("endpoint") or "").strip()
+    if not _ENDPOINT_RE.match(endpoint):
+        raise IntentError(
+            "%s: endpoint %r is not a policy server address: inet:host:port or unix:path "
+            "(e.g. inet:127.0.0.1:10040, unix:private/policyd-spf)" % (label, endpoint))
+    stage = item.get("stage") or "recipient"
+    if stage not in POLICY_STAGES:
+        raise IntentError("%s: stage %r is not one of %s" % (label, stage, ", ".join(POLICY_STAGES)))
+    timeout = item.get("timeout")
+    if timeout is None or str(timeout).strip() == "":
+        raise IntentError(
+            "%s has no timeout: without one, a slow policy server holds every SMTP session for "
+            "smtpd_policy_service_timeout (100s). Give e.g. timeout: 10s" % label)
+    if _time_value(timeout, "%s timeout" % label) > _MAX_POLICY_TIMEOUT:
+        raise IntentError(
+            "%s: timeout %s is longer than smtpd waits for a client (300s); use seconds, e.g. 10s"
+            % (label, timeout))
+    action = _policy_default_action(item.get("default_action"), label)
+    return {
+        "name": name,
+        "endpoint": endpoint,
+        "stage": stage,
+        "timeout": str(timeout).strip(),
+        "default_action": action,
+        "applies_to_authenticated": bool(item.get("applies_to_authenticated")),
+    }
+
+
+def _policy_default_action(value, label):
+    action = " ".join(str(value if value is not None else "DUNNO").split())
+    if action.upper() == "DUNNO":
+        return "DUNNO"
+    if _5XX_RE.match(action):
+        raise IntentError(
+            "%s: default_action %r is a permanent rejection: when the policy server is down, every "
+            "message would be refused for good. Use DUNNO (fail open) or a 4xx reply such as "
+            "'451 4.3.5 Policy service unavailable' (fail closed, senders retry)" % (label, action))
+    if not _4XX_RE.match(action):
+        raise IntentError(
+            "%s: default_action %r must be DUNNO or a 4xx reply ('451 4.3.5 text'); anything else "
+            "decides for the policy server while it is down" % (label, action))
+    return action
+
+
+def policy_text(endpoint, timeout, default_action):
+    """check_policy_service with per-call attributes (Postfix 3.0+)."""
+    if " " in default_action:
+        # An attribute value with spaces needs its own braces.
+        action = "{ default_action=%s }" % default_action
+    else:
+        action = "default_action=%s" % default_action
+    return "check_policy_service { %s, timeout=%s, %s }" % (endpoint, timeout, action)
+
+
+def _class_name(value, what, taken):
+    name = str(value or "").strip()
+    if not _CLASS_RE.match(name):
+        raise IntentError("%s %r: a class name is lower-case letters, digits and '_'" % (what, value))
+    if name in pc.REASONED_PARAMETERS or name.startswith(_PARAMETER_PREFIXES) or name in taken \
+            or name in rm.RESTRICTIONS:
+        raise IntentError(
+            "%s %r is taken by a Postfix parameter, a restriction or another class; the class "
+            "becomes a main.cf parameter, so choose a name of its own" % (what, value))
+    return name
+
+
+def _parse_position(value, label):
+    position = str(value or "last").strip()
+    if position in POSITIONS:
+        return position, None
+    for kind in ("before", "after"):
+        if position.startswith(kind + ":") and position[len(kind) + 1:].strip():
+            return kind, position[len(kind) + 1:].strip()
+    raise IntentError("%s: position %r must be first, last, before:NAME or after:NAME" % (label, value))
+
+
+# --------------------------------------------------------------------------
+# the builder
+
+
+class _Builder(object):
+
+    def __init__(self, intent):
+        self.intent = intent or {}
+        self.version_text = str(self.intent.get("postfix_version") or "").strip()
+        self.version = _version_tuple(self.version_text)
+        self.profile = self.intent.get("profile") or DEFAULT_PROFILE
+        if self.profile not in PROFILES:
+            raise IntentError("profile %r is not one of %s" % (self.profile, ", ".join(PROFILES)))
+        self.strict = self.profile in ("strict", "paranoid")
+        self.paranoid = self.profile == "paranoid"
+        self.postscreen = bool(self.intent.get("postscreen"))
+        self.parameters = {}
+        self.classes = {}
+        self.class_order = []
+        self.tables = {}
+        self.postmap = []
+        self.warnings = []
+        self.allowed_unfiltered = set()
+        self.stages = dict((name, _Stage(name, guard=name in ("relay", "recipient"))) for name in BUILD_STAGES)
+        self.verify_needed = False
+
+    # -- helpers ----------------------------------------------------------
+
+    def add_table(self, table, content, what):
+        table_type, path = _table(table, what, writable=True)
+        if path in self.tables and self.tables[path] != content:
+            raise IntentError("%s %s is also used for other content; give each table its own file" % (what, table))
+        self.tables[path] = content
+        if table_type in POSTMAP_TABLE_TYPES and table not in self.postmap:
+            self.postmap.append(table)
+
+    def add_class(self, name, entries, reason):
+        problem = _cost_order_problem(entries)
+        if problem:
+            raise IntentError("restriction class %s runs %s before %s" % (name, problem[0]["text"], problem[1]["text"]))
+        if any(e["action"] == rm.ACTION_PERMIT for e in entries):
+            # A permit inside a class ends the whole list that selected it.
+            raise IntentError("restriction class %s may not permit" % name)
+        self.classes[name] = {"value": _stage_value(entries), "entries": entries, "reason": reason}
+        self.class_order.append(name)
+
+    # -- parts ------------------------------------------------------------
+
+    def build_profile(self):
+        st = self.stages
+        p = self.parameters
+        p["smtpd_helo_required"] = "yes"
+        p["disable_vrfy_command"] = "yes"
+        p["smtpd_reject_unlisted_recipient"] = "yes"
+        p["unknown_local_recipient_reject_code"] = "550"
+        # Client, HELO and sender lists run at RCPT time, so permit_sasl_authenticated
+        # in them sees the login.
+        p["smtpd_delay_reject"] = "yes"
+        if has_feature(self.version, _SINCE_RELAY_BEFORE_RECIPIENT):
+            p["smtpd_relay_before_recipient_restrictions"] = "yes"
+        if self.strict:
+            p["strict_rfc821_envelopes"] = "yes"
+            p["smtpd_reject_unlisted_sender"] = "yes"
+            p["unknown_address_reject_code"] = "550"
+        if has_feature(self.version, _SINCE_FORBID_UNAUTH_PIPELINING):
+            p["smtpd_forbid_unauth_pipelining"] = "yes"
+        else:
+            self.warnings.append(
+                "Postfix %s has no smtpd_forbid_unauth_pipelining (3.5.20, 3.6.10, 3.7.6, 3.8.1, 3.9+); "
+                "reject_unauth_pipelining in smtpd_data_restrictions covers the DATA command only."
+                % self.version_text)
+        if has_feature(self.version, _SINCE_BARE_NEWLINE_NORMALIZE):
+            p["smtpd_forbid_bare_newline"] = "reject" if self.paranoid else "normalize"
+        elif has_feature(self.version, _SINCE_FORBID_BARE_NEWLINE):
+            p["smtpd_forbid_bare_newline"] = "yes"
+        else:
+            self.warnings.append(
+                "Postfix %s has no smtpd_forbid_bare_newline (3.5.23, 3.6.13, 3.7.9, 3.8.4, 3.9+): it "
+                "is open to SMTP smuggling; upgrade Postfix." % self.version_text)
+
+        if self.paranoid:
+            st["client"].rest.append(make_entry(
+                "reject_unknown_client_hostname", REASONS["reject_unknown_client_hostname"]))
+        elif self.strict:
+            st["client"].rest.append(make_entry(
+                "reject_unknown_reverse_client_hostname", REASONS["reject_unknown_reverse_client_hostname"]))
+
+        st["helo"].rest.append(make_entry("reject_invalid_helo_hostname", REASONS["reject_invalid_helo_hostname"]))
+        if self.strict:
+            st["helo"].rest.append(make_entry("reject_non_fqdn_helo_hostname", REASONS["reject_non_fqdn_helo_hostname"]))
+        if self.paranoid:
+            st["helo"].rest.append(make_entry("reject_unknown_helo_hostname", REASONS["reject_unknown_helo_hostname"]))
+
+        st["sender"].rest.append(make_entry("reject_non_fqdn_sender", REASONS["reject_non_fqdn_sender"]))
+        st["sender"].rest.append(make_entry("reject_unknown_sender_domain", REASONS["reject_unknown_sender_domain"]))
+
+        st["recipient"].head.append(make_entry(
+            "reject_unlisted_recipient", REASONS["reject_unlisted_recipient"], applies_to="all"))
+        st["recipient"].rest.append(make_entry("reject_non_fqdn_recipient", REASONS["reject_non_fqdn_recipient"]))
+
+        st["data"].head.append(make_entry("reject_unauth_pipelining", REASONS["reject_unauth_pipelining"],
+                                          applies_to="all"))
+        st["data"].head.append(make_entry("reject_multi_recipient_bounce", REASONS["reject_multi_recipient_bounce"],
+                                          applies_to="all"))
+
+    def build_networks(self):
+        self.parameters["mynetworks"] = " ".join(_networks(self.intent.get("trusted_networks")))
+
+    def build_own_domains(self):
+        domains = []
+        for index, value in enumerate(self.intent.get("own_domains") or []):
+            domain = _domain(value, "own_domains[%d]" % index)
+            if domain not in domains:
+                domains.append(domain)
+        if not domains:
+            return
+        table = str(self.intent.get("own_domains_table") or DEFAULT_OWN_DOMAINS_TABLE).strip()
+        content = "".join(
+            "%s REJECT 5.7.1 Mail from %s is accepted only from authenticated users\n" % (d, d) for d in domains)
+        self.add_table(table, content, "own_domains_table")
+        self.stages["sender"].rest.append(make_entry(
+            "check_sender_access %s" % table,
+            "Local table: unauthenticated clients may not use our own domains (%s) as sender; "
+            "behind the permits, so our users and trusted hosts still can." % ", ".join(domains),
+            origin="own_domains"))
+
+    def build_dnsbls(self):
+        smtpd_lists = []
+        postscreen_lists = []
+        null_sender_lists = []
+        seen = set()
+        for index, item in enumerate(self.intent.get("dnsbls") or []):
+            dnsbl = _dnsbl(item, "dnsbls[%d]" % index, self.postscreen)
+            key = (dnsbl["name"], dnsbl["type"])
+            if key in seen:
+                raise IntentError("dnsbls[%d] (%s): the list is given twice for type %s"
+                                  % (index, dnsbl["name"], dnsbl["type"]))
+            seen.add(key)
+            if dnsbl["type"] == "null_sender_client":
+                null_sender_lists.append(dnsbl)
+            elif self.postscreen and dnsbl["type"] == "client":
+                postscreen_lists.append(dnsbl)
+            else:
+                smtpd_lists.append(dnsbl)
+        for dnsbl in smtpd_lists:
+            stage, entry = _dnsbl_entry(dnsbl, "dnsbls", "smtpd")
+            if not dnsbl["filter"]:
+                self.allowed_unfiltered.add(entry["text"])
+            self.stages[stage].rest.append(entry)
+        if null_sender_lists:
+            entries = [_dnsbl_entry(d, "dnsbls", "bounces only")[1] for d in null_sender_lists]
+            self.add_class(NULL_SENDER_CLASS, entries,
+                           "Blocklists of bounce sources, consulted only for the null sender.")
+            table = str(self.intent.get("null_sender_table") or DEFAULT_NULL_SENDER_TABLE).strip()
+            self.add_table(table, "<> %s\n" % NULL_SENDER_CLASS, "null_sender_table")
+            self.stages["sender"].rest.append(make_entry(
+                "check_sender_access %s" % table,
+                "Local table: selects class %s for the null sender (<>) only, so that bounce-source "
+                "lists such as ips.backscatterer.org judge bounces and nothing else." % NULL_SENDER_CLASS,
+                origin="dnsbls", classes=self.class_order))
+        if self.postscreen:
+            self.build_postscreen(postscreen_lists)
+
+    def build_postscreen(self, lists):
+        threshold = self.intent.get("postscreen_threshold")
+        if not lists:
+            if threshold is not None:
+                self.warnings.append("postscreen_threshold is ignored: no dnsbls of type client.")
+            return
+        positive = [d["weight"] for d in lists if d["weight"] > 0]
+        if not positive:
+            raise IntentError("postscreen: every client list has a negative weight; nothing can block")
+        if threshold is None:
+            # The list trusted most blocks on its own; weaker ones must agree.
+            threshold = max(positive)
+        threshold = int(threshold)
+        if threshold < 1 or threshold > sum(positive):
+            raise IntentError(
+                "postscreen_threshold %d cannot be reached: the positive weights add up to %d"
+                % (threshold, sum(positive)))
+        self.parameters["postscreen_dnsbl_sites"] = _join(
+            "%s*%d" % (d["argument"], d["weight"]) for d in lists)
+        self.parameters["postscreen_dnsbl_threshold"] = str(threshold)
+        self.parameters["postscreen_dnsbl_action"] = "enforce"
+        self.warnings.append(
+            "postscreen scores the client blocklists only where master.cf runs postscreen on port 25 "
+            "(smtp inet ... postscreen, smtpd pass ... smtpd, dnsblog, tlsproxy); smtpd does not "
+            "query them itself.")
+
+    def build_policies(self):
+        names = set()
+        by_stage = dict((stage, {"all": [], "untrusted": []}) for stage in POLICY_STAGES)
+        for index, item in enumerate(self.intent.get("policy_services") or []):
+            policy = _policy(item, index)
+            if policy["name"] in names:
+                raise IntentError("policy_services[%d]: the name %s is used twice" % (index, policy["name"]))
+            names.add(policy["name"])
+            if policy["applies_to_authenticated"] and policy["stage"] == "recipient":
+                raise IntentError(
+                    "policy_services[%d] (%s) applies to authenticated clients but sits in the recipient "
+                    "stage, where permit_sasl_authenticated must come before the external checks (and "
+                    "would skip it). Put it in stage data or end_of_data; recipient_count is known there, "
+                    "which is what per-user rate limits need" % (index, policy["name"]))
+            text = policy_text(policy["endpoint"], policy["timeout"], policy["default_action"])
+            if policy["applies_to_authenticated"]:
+                reason = ("External policy %s for every client, authenticated and trusted ones included; "
+                          "ahead of any permit, after the cheap checks. Times out after %s, then %s."
+                          % (policy["name"], policy["timeout"], policy["default_action"]))
+                entry = make_entry(text, reason, applies_to="all", origin="policy_services")
+                by_stage[policy["stage"]]["all"].append((index, policy, entry))
+            else:
+                where = "after reject_unauth_destination and " if policy["stage"] == "recipient" else ""
+                reason = ("External policy %s for untrusted clients, %safter every cheaper check of the "
+                          "stage. Times out after %s, then %s."
+                          % (policy["name"], where, policy["timeout"], policy["default_action"]))
+                entry = make_entry(text, reason, origin="policy_services")
+                by_stage[policy["stage"]]["untrusted"].append((index, policy, entry))
+        for stage, groups in by_stage.items():
+            if groups["all"] and groups["untrusted"]:
+                first_all, first_untrusted = groups["all"][0], groups["untrusted"][0]
+                raise IntentError(
+                    "policy_services[%d] (%s) applies to authenticated clients and policy_services[%d] (%s) "
+                    "does not, both in stage %s: the first must run before permit_sasl_authenticated, "
+                    "the second after it, and a permit after an external check costs every trusted "
+                    "client the lookup. Move one of them to %s"
+                    % (first_all[0], first_all[1]["name"], first_untrusted[0], first_untrusted[1]["name"],
+                       stage, "end_of_data" if stage == "data" else "data"))
+            self.stages[stage].head.extend(e for _i, _p, e in groups["all"])
+            self.stages[stage].rest.extend(e for _i, _p, e in groups["untrusted"])
+
+    def build_forwarding(self):
+        forwarding = self.intent.get("forwarding")
+        if not forwarding:
+            return
+        table = str(forwarding.get("recipients_table") or "").strip()
+        if not table:
+            raise IntentError("forwarding.recipients_table is required: the table that lists forwarding recipients")
+        _table(table, "forwarding.recipients_table")
+        name = _class_name(forwarding.get("class") or DEFAULT_FORWARDING_CLASS, "forwarding.class",
+                           self.class_order)
+        entries = []
+        if not self.strict:
+            entries.append(make_entry(
+                "reject_non_fqdn_helo_hostname",
+                "No lookup: the provider we forward to judges the HELO name; the baseline profile "
+                "does not check it for everyone.", origin="forwarding"))
+            entries.append(make_entry(
+                "reject_unknown_reverse_client_hostname",
+                "DNS: providers we forward to refuse clients without reverse DNS; refuse them here "
+                "before their mail becomes a bounce from us.", origin="forwarding"))
+        for index, item in enumerate(forwarding.get("dnsbls") or []):
+            dnsbl = _dnsbl(item, "forwarding.dnsbls[%d]" % index, False,
+                           restrict_types=("client", "reverse_client", "helo", "sender"))
+            entries.append(_dnsbl_entry(dnsbl, "forwarding", "forwarded mail only")[1])
+        spf = forwarding.get("spf_policy")
+        if spf:
+            endpoint = str(spf).strip()
+            if not _ENDPOINT_RE.match(endpoint):
+                raise IntentError(
+                    "forwarding.spf_policy %r is not a policy server address: inet:host:port or unix:path "
+                    "(e.g. unix:private/policyd-spf)" % (spf,))
+            timeout = str(forwarding.get("spf_timeout") or "10s").strip()
+            if _time_value(timeout, "forwarding.spf_timeout") > _MAX_POLICY_TIMEOUT:
+                raise IntentError("forwarding.spf_timeout %s is longer than smtpd waits for a client (300s)" % timeout)
+            entries.append(make_entry(
+                policy_text(endpoint, timeout, "DUNNO"),
+                "External SPF policy for forwarded mail: mail that fails SPF here would fail again at the "
+                "provider we forward to and bounce from us. Times out after %s, then DUNNO (a dead SPF "
+                "server does not stop mail)." % timeout, origin="forwarding"))
+        if forwarding.get("verify_one_to_one"):
+            entries.append(make_entry(
+                "reject_unverified_recipient",
+                "External: probes the remote address of a one-to-one virtual alias before we accept "
+                "(aliases(5), .forward and one-to-many aliases are not probed).", origin="forwarding"))
+            self.verify_needed = True
+        if not entries:
+            raise IntentError(
+                "forwarding selects class %s but gives it nothing stricter to check with the %s profile: "
+                "give spf_policy, dnsbls or verify_one_to_one" % (name, self.profile))
+        entries.sort(key=lambda e: rm.COST_RANK[e["cost"]])
+        self.add_class(name, entries,
+                       "Stricter checks for recipients whose mail is forwarded off-site, where a refusal "
+                       "after acceptance becomes backscatter.")
+        recipients = []
+        for index, value in enumerate(forwarding.get("recipients") or []):
+            address = str(value).strip().lower()
+            if not _ADDRESS_RE.match(address):
+                raise IntentError("forwarding.recipients[%d] %r is not an e-mail address" % (index, value))
+            if address not in recipients:
+                recipients.append(address)
+        if recipients:
+            self.add_table(table, "".join("%s %s\n" % (r, name) for r in recipients), "forwarding.recipients_table")
+        self.stages["recipient"].rest.append(make_entry(
+            "check_recipient_access %s" % table,
+            "Local table lookup that selects class %s for recipients who forward off-site; only their "
+            "mail pays for the class's DNS and external checks." % name,
+            origin="forwarding", classes=self.class_order))
+
+    def build_relay(self):
+        domains = []
+        for index, value in enumerate(self.intent.get("relay_domains") or []):
+            domain = _domain(value, "relay_domains[%d]" % index)
+            if domain not in domains:
+                domains.append(domain)
+        maps = str(self.intent.get("relay_recipient_maps") or "").strip()
+        verify = bool(self.intent.get("relay_recipient_verification"))
+        if maps:
+            _table(maps, "relay_recipient_maps")
+        if verify and maps:
+            raise IntentError(
+                "relay_recipient_maps lists the valid relay recipients and relay_recipient_verification "
+                "probes for them instead: choose one")
+        if verify and not domains:
+            raise IntentError("relay_recipient_verification needs relay_domains: the domains whose recipients to probe")
+        if domains and not (maps or verify):
+            raise IntentError(
+                "relay_domains (%s) without relay_recipient_maps or relay_recipient_verification accepts "
+                "every recipient of those domains; the unknown ones bounce to forged senders "
+                "(backscatter)" % ", ".join(domains))
+        if not domains:
+            return
+        self.parameters["relay_domains"] = _join(domains)
+        self.parameters["relay_recipient_maps"] = maps
+        if not verify:
+            return
+        self.add_class(RELAY_VERIFY_CLASS, [make_entry(
+            "reject_unverified_recipient", REASONS["reject_unverified_recipient"], origin="relay")],
+            "Recipient verification for relay domains that have no recipient table.")
+        table = str(self.intent.get("relay_verification_table") or DEFAULT_RELAY_VERIFICATION_TABLE).strip()
+        self.add_table(table, "".join("%s %s\n" % (d, RELAY_VERIFY_CLASS) for d in domains),
+                       "relay_verification_table")
+        self.stages["recipient"].rest.append(make_entry(
+            "check_recipient_access %s" % table,
+            "Local table lookup that selects class %s for the relay domains (%s): their recipients "
+            "are probed at the next hop, since no table lists them." % (RELAY_VERIFY_CLASS, ", ".join(domains)),
+            origin="relay", classes=self.class_order))
+        self.verify_needed = True
+
+    def build_verify_parameters(self):
+        if not self.verify_needed:
+            return
+        p = self.parameters
+        # 550 for a recipient the next hop refused; 450 while the probe is pending
+        # (250 there would accept and bounce later).
+        p["unverified_recipient_reject_code"] = "550"
+        p["unverified_recipient_defer_code"] = "450"
+        p["unverified_recipient_tempfail_action"] = "defer_if_permit"
+        p["address_verify_map"] = "btree:$data_directory/verify_cache"
+
+    def build_custom(self):
+        pinned = []
+        for index, item in enumerate(self.intent.get("custom") or []):
+            stage = item.get("stage")
+            label = "custom[%d]" % index
+            if stage not in BUILD_STAGES:
+                raise IntentError("%s: stage %r is not one of %s" % (label, stage, ", ".join(BUILD_STAGES)))
+            text = str(item.get("entry") or "").strip()
+            label = "custom[%d] (%s in %s)" % (index, text, stage)
+            try:
+                entry = make_entry(text, "Custom entry from the intent.", origin="custom", classes=self.class_order)
+            except ValueError as exc:
+                raise IntentError("%s cannot be parsed: %s" % (label, exc))
+            if not entry["known"]:
+                raise IntentError(
+                    "%s: %s is not a Postfix restriction; smtpd would answer 4xx to every request "
+                    "that reaches it" % (label, entry["name"]))
+            if entry["name"] in REFUSED_RESTRICTIONS:
+                raise IntentError("%s: %s" % (label, REFUSED_RESTRICTIONS[entry["name"]]))
+            if entry["name"] in self.class_order:
+                raise IntentError("%s: class %s is managed by this module; do not place it by hand" % (label, entry["name"]))
+            if entry["name"] in rm.DNSBL_RESTRICTIONS:
+                argument = entry["args"][0]
+                if not rm.dnsbl_has_reply_filter(argument):
+                    raise IntentError(
+                        "%s has no reply filter; give name=filter, or use the dnsbls option, where "
+                        "allow_unfiltered can accept an unfiltered list" % label)
+                domain, _sep, reply_filter = argument.partition("=")
+                _dnsbl({"name": domain, "filter": reply_filter.split("*")[0], "type": "client",
+                        "weight": -1 if entry["action"] == rm.ACTION_PERMIT else 1},
+                       label, True)
+            position, anchor = _parse_position(item.get("position"), label)
+            if entry["name"] == "warn_if_reject" and position != "before":
+                raise IntentError(
+                    "%s: warn_if_reject changes the restriction right after it; pin it with "
+                    "position before:NAME so that it is clear which one" % label)
+            entry["pinned"] = position in ("first", "before", "after")
+            entry["reason"] = "Custom entry from the intent (position %s)%s." % (
+                item.get("position") or "last",
+                "; placed by cost among the checks for untrusted clients" if position == "last" else "")
+            if position == "last" and entry["name"] in ("permit", "reject", "defer"):
+                entry["reason"] = "Custom entry from the intent: the explicit end of the list."
+                self.stages[stage].tail.append(entry)
+            elif position == "last":
+                self.stages[stage].rest.append(entry)
+            else:
+                pinned.append((index, label, stage, position, anchor, entry))
+        return pinned
+
+    # -- assembly -----------------------------------------------------------
+
+    def flatten(self, pinned):
+        result = {}
+        for stage in BUILD_STAGES:
+            parts = self.stages[stage]
+            expensive_head = [e for e in parts.head if rm.COST_RANK[e["cost"]] >= rm.COST_RANK[rm.COST_DNS]]
+            if expensive_head and (parts.rest or parts.tail):
+                raise IntentError(
+                    "the %s stage holds '%s' for every client and '%s' for untrusted clients only: the "
+                    "second needs permit_mynetworks and permit_sasl_authenticated before it, which would "
+                    "then follow an external check. Move one of them to another stage"
+                    % (stage, expensive_head[0]["text"], (parts.rest or parts.tail)[0]["text"]))
+            result[stage] = parts.entries()
+        for index, label, stage, position, anchor, entry in pinned:
+            entries = result[stage]
+            if position == "first":
+                at = 0
+            else:
+                matches = [i for i, e in enumerate(entries) if anchor in (e["name"], e["text"])]
+                if not matches:
+                    raise IntentError(
+                        "%s: position %s:%s names no entry of the %s stage (it holds: %s)"
+                        % (label, position, anchor, stage, ", ".join(e["name"] for e in entries) or "nothing"))
+                at = matches[0] if position == "before" else matches[-1] + 1
+            self.check_relay_position(label, stage, entries, at, entry)
+            entries.insert(at, entry)
+        for stage in BUILD_STAGES:
+            entries = result[stage]
+            for position, entry in enumerate(entries):
+                following = entries[position + 1] if position + 1 < len(entries) else None
+                if entry["name"] == "warn_if_reject" and (following is None or following["name"] in rm.RELAY_GUARDS):
+                    raise IntentError(
+                        "warn_if_reject in the %s stage would %s: %s" % (
+                            stage, "modify nothing" if following is None else
+                            "turn %s into a mere warning (open relay)" % following["name"],
+                            "pin it before the restriction it should soften"))
+            problem = _cost_order_problem(result[stage])
+            if problem and problem[1] in self.stages[stage].tail:
+                raise IntentError(
+                    "the custom entry '%s' at the end of the %s stage would follow '%s' (%s), which the "
+                    "audit reads as a cheap check behind an expensive one. %s" % (
+                        problem[1]["text"], stage, problem[0]["text"], problem[0]["cost"],
+                        "A list that ends without a decision already lets the request go on; leave the "
+                        "permit out" if problem[1]["name"] == "permit" else
+                        "Put it in a stage without DNS or external checks"))
+            if problem:
+                culprit = [e for e in problem if e["origin"] == "custom"]
+                raise IntentError(
+                    "%s: in the %s stage, '%s' (%s) would run before '%s' (%s): every request would pay "
+                    "for the lookup even when the cheap check decides. Use position last, or pin it "
+                    "after the cheap checks" % (
+                        "the custom entry '%s'" % culprit[0]["text"] if culprit else "the computed list",
+                        stage, problem[0]["text"], problem[0]["cost"], problem[1]["text"], problem[1]["cost"]))
+        return result
+
+    def check_relay_position(self, label, stage, entries, at, entry):
+        if stage not in ("relay", "recipient"):
+            return
+        guard = [i for i, e in enumerate(entries) if e["name"] == "reject_unauth_destination"]
+        if not guard or at > guard[0]:
+            return
+        name = entry["name"]
+        if entry["action"] == rm.ACTION_PERMIT and name not in AUTHENTICATING_PERMITS:
+            raise IntentError(
+                "%s puts %s ahead of reject_unauth_destination: an unauthenticated client that passes "
+                "it relays mail to any domain (open relay). Place it after reject_unauth_destination "
+                "(position last)" % (label, name))
+        if entry["action"] == rm.ACTION_CHECK and name not in TRUSTED_ACCESS_CHECKS:
+            raise IntentError(
+                "%s puts %s ahead of reject_unauth_destination: an OK from it lets anyone who can fake "
+                "what it looks up relay mail to any domain. Only checks on what the client proves "
+                "(check_client_access, check_ccert_access, check_sasl_access) may stand there"
+                % (label, name))
+
+    def build_submission(self):
+        submission = self.intent.get("submission")
+        services = {SMTP_SERVICE: {}}
+        stages = {}
+        if submission is None or not submission.get("enabled", True):
+            return services, stages
+        if not submission.get("sasl", True):
+            raise IntentError(
+                "submission.sasl is false: the submission services built here are for authenticated "
+                "users only, and without SASL nobody could use them. Enable SASL or leave submission off")
+        keys = submission.get("services")
+        if keys is None:
+            keys = list(DEFAULT_SUBMISSION_SERVICES)
+        if not keys:
+            raise IntentError("submission.services is empty: name the master.cf services, e.g. submission/inet")
+        login_maps = str(submission.get("sender_login_maps") or "").strip()
+        if login_maps:
+            _table(login_maps, "submission.sender_login_maps")
+        for index, key in enumerate(keys):
+            key = str(key).strip()
+            if not _SERVICE_RE.match(key) or key == SMTP_SERVICE:
+                raise IntentError(
+                    "submission.services[%d] %r is not a submission service: name/inet, e.g. "
+                    "submission/inet or smtps/inet (smtp/inet is port 25 and keeps main.cf's lists)" % (index, key))
+            overrides, service_stages = self.submission_service(key, submission, login_maps)
+            services[key] = overrides
+            stages[key] = service_stages
+        return services, stages
+
+    def submission_service(self, key, submission, login_maps):
+        port = key.split("/", 1)[0].rsplit(":", 1)[-1]
+        wrapper = port in ("smtps", "submissions", "465")
+        overrides = {}
+        tls_required = submission.get("tls_required", True)
+        if wrapper:
+            overrides["smtpd_tls_wrappermode"] = "yes"
+            overrides["smtpd_tls_security_level"] = "encrypt"
+        else:
+            overrides["smtpd_tls_security_level"] = "encrypt" if tls_required else "may"
+        overrides["smtpd_sasl_auth_enable"] = "yes"
+        # Passwords never travel in clear, whatever tls_required says about mail.
+        overrides["smtpd_tls_auth_only"] = "yes"
+        if submission.get("sasl_type"):
+            overrides["smtpd_sasl_type"] = str(submission["sasl_type"])
+        if submission.get("sasl_path"):
+            overrides["smtpd_sasl_path"] = str(submission["sasl_path"])
+        if login_maps:
+            overrides["smtpd_sender_login_maps"] = login_maps
+
+        def only_authenticated(*checks):
+            entries = [make_entry(text, reason, applies_to="all", origin="submission") for text, reason in checks]
+            entries.append(make_entry("permit_sasl_authenticated",
+                                      "Authenticated users are the ones this service serves.",
+                                      applies_to="trusted", origin="submission"))
+            entries.append(make_entry("reject", REASONS["reject"], origin="submission"))
+            return entries
+
+        sender_checks = [("reject_non_fqdn_sender", REASONS["reject_non_fqdn_sender"])]
+        if login_maps:
+            sender_checks.append(("reject_authenticated_sender_login_mismatch",
+                                  REASONS["reject_authenticated_sender_login_mismatch"]))
+        lists = {
+            "client": only_authenticated(),
+            # MUAs announce whatever HELO name they like; the login is what counts here.
+            "helo": [],
+            "sender": only_authenticated(*sender_checks),
+            "relay": [make_entry("permit_sasl_authenticated", "Authenticated users may relay.",
+                                 applies_to="trusted", origin="submission"),
+                      make_entry("reject_unauth_destination", REASONS["reject_unauth_destination"],
+                                 origin="submission")],
+            "recipient": only_authenticated(("reject_non_fqdn_recipient", REASONS["reject_non_fqdn_recipient"])),
+        }
+        service_stages = {}
+        for stage, entries in lists.items():
+            param = rm.STAGE_PARAMETERS[stage]
+            # master.cf -o values cannot hold whitespace (postconf -P refuses it).
+            overrides[param] = ",".join(e["text"] for e in entries)
+            if any(" " in e["text"] for e in entries):
+                raise IntentError("%s: %s would need whitespace in master.cf" % (key, param))
+            service_stages[stage] = entries
+        return overrides, service_stages
+
+    # -- output -------------------------------------------------------------
+
+    def run(self):
+        self.build_profile()
+        self.build_networks()
+        self.build_own_domains()
+        self.build_dnsbls()
+        self.build_relay()
+        self.build_forwarding()
+        self.build_policies()
+        self.build_verify_parameters()
+        pinned = self.build_custom()
+        flat = self.flatten(pinned)
+        services, service_entries = self.build_submission()
+
+        stages = {}
+        for stage in BUILD_STAGES:
+            param = rm.STAGE_PARAMETERS[stage]
+            stages[stage] = {
+                "parameter": param,
+                "value": _stage_value(flat[stage]),
+                "entries": [_public_entry(e) for e in flat[stage]],
+            }
+            self.parameters[param] = stages[stage]["value"]
+        if self.class_order:
+            self.parameters["smtpd_restriction_classes"] = _join(self.class_order)
+            for name in self.class_order:
+                self.parameters[name] = self.classes[name]["value"]
+
+        service_stages = {}
+        for key, overrides in services.items():
+            merged = dict(self.parameters)
+            merged.update(overrides)
+            parsed = pc.stage_lists(merged, overrides)
+            view = {}
+            own = service_entries.get(key, {})
+            for stage in BUILD_STAGES:
+                info = parsed[stage]
+                view[stage] = {
+                    "parameter": info["parameter"],
+                    "source": info["source"],
+                    "value": info["value"],
+                    "entries": [_public_entry(e) for e in own[stage]] if stage in own
+                    else stages[stage]["entries"],
+                }
+            service_stages[key] = view
+
+        result = {
+            "stages": stages,
+            "restriction_classes": dict(
+                (name, {"value": self.classes[name]["value"], "reason": self.classes[name]["reason"],
+                        "entries": [_public_entry(e) for e in self.classes[name]["entries"]]})
+                for name in self.class_order),
+            "parameters": self.parameters,
+            "services": services,
+            "service_parameters": dict(
+                ("%s/%s" % (key, name), value)
+                for key, overrides in services.items() for name, value in overrides.items()),
+            "service_stages": service_stages,
+            "tables": self.tables,
+            "postmap": self.postmap,
+            "warnings": self.warnings,
+        }
+        result["findings"] = judge(result)
+        blocking = blocking_findings(result["findings"], self.allowed_unfiltered)
+        if blocking:
+            raise IntentError("the computed lists fail the self-check: %s" % "; ".join(
+                "%s %s: %s" % (f["service"], f["parameter"], f["message"]) for f in blocking))
+        return result
+
+
+def _public_entry(entry):
+    keys = ("text", "name", "cost", "applies_to", "origin", "reason")
+    public = dict((k, entry.get(k)) for k in keys)
+    public["pinned"] = bool(entry.get("pinned"))
+    return public
+
+
+def judge(result):
+    """Findings on the computed main.cf lists and on each service's overrides.
+
+    The lists are parsed again from their text, exactly as ``postfix_facts``
+    parses a live host, so the self-check sees what an audit after applying
+    them would see.
+    """
+    values = dict(result["parameters"])
+    main_stages = pc.stage_lists(values)
+    found = fnd.stage_findings(MAIN_CF, main_stages, values, values)
+    main_relay_open = rm.relay_path(main_stages["relay"]["entries"],
+                                    main_stages["recipient"]["entries"])[0] != "closed"
+    for key in sorted(result["services"]):
+        overrides = result["services"][key]
+        if not overrides:
+            continue
+        merged = dict(values)
+        merged.update(overrides)
+        stages = pc.stage_lists(merged, overrides)
+        found.extend(fnd.stage_findings(key, stages, merged, values, overridden=set(overrides),
+                                        label_override=not main_relay_open))
+    return found
+
+
+def blocking_findings(found, allowed_unfiltered=()):
+    """Relay and order findings, except unfiltered blocklists the intent allowed (by entry text)."""
+    allowed = set(allowed_unfiltered)
+    blocking = []
+    for item in found:
+        if item["category"] not in (fnd.CATEGORY_RELAY, fnd.CATEGORY_ORDER):
+            continue
+        if item["id"] == "dnsbl-without-reply-filter" and any(
+                item["message"].startswith("'%s' " % text) for text in allowed):
+            continue
+        blocking.append(item)
+    return blocking
+
+
+def build(intent):
+    """Compute the restriction lists for ``intent``; raises IntentError when refused."""
+    return _Builder(intent).run()
