@@ -81,7 +81,6 @@ RESTRICTIONS = {
     "reject_unknown_client": (0, _D, _R),
     "reject_unknown_client_hostname": (0, _D, _R),
     "reject_unknown_reverse_client_hostname": (0, _D, _R),
-    "reject_unknown_forward_client_hostname": (0, _D, _R),
     "reject_rbl_client": (1, _D, _R),
     "reject_rhsbl_client": (1, _D, _R),
     "reject_rhsbl_reverse_client": (1, _D, _R),
@@ -112,6 +111,8 @@ RESTRICTIONS = {
     "reject_non_fqdn_recipient": (0, _N, _R),
     "reject_unknown_recipient_domain": (0, _D, _R),
     "reject_unlisted_recipient": (0, _L, _R),
+    # The pre-2.10 name of reject_unlisted_recipient, still accepted.
+    "check_recipient_maps": (0, _L, _R),
     "reject_unverified_recipient": (0, _X, _R),
     "reject_rhsbl_recipient": (1, _D, _R),
     "reject_unauth_destination": (0, _L, _R),
@@ -120,8 +121,6 @@ RESTRICTIONS = {
     "permit_mx_backup": (0, _D, _P),
     "check_relay_domains": (0, _L, _C),
     "reject_multi_recipient_bounce": (0, _N, _R),
-    # etrn
-    "reject_unknown_etrn_domain": (0, _D, _R),
 }
 
 # check_*_access restrictions: one table argument; the cost is the table's.
