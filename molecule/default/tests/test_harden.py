@@ -1,0 +1,220 @@
+"""What the harden role promises, proved by speaking SMTP from outside.
+
+The probes run on the controller, a client with a published reverse name and
+a fully qualified HELO, and connect to each container by its address. Each
+probe that checks a weakness also runs against the stock twin of the same
+release, which must show the weakness wherever stock Postfix has it; where
+stock Postfix is already safe the twin says so.
+"""
+
+import functools
+import json
+import os
+import pathlib
+import smtplib
+import subprocess
+import time
+import uuid
+
+import pytest
+import testinfra
+
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+SCENARIO_DIR = pathlib.Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
+EPHEMERAL_DIR = pathlib.Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
+
+RELEASES = ["deb12", "deb13"]
+DOMAIN = "example.test"
+FORGED_SENDER = "forged@victim.test"
+PROBE_HELO = "prober.lab.test"
+CHECKSUM = "md5sum /etc/postfix/main.cf /etc/postfix/master.cf"
+
+
+@functools.lru_cache(maxsize=None)
+def host(name):
+    return testinfra.get_host("ansible://%s?ansible_inventory=%s" % (name, INVENTORY))
+
+
+@functools.lru_cache(maxsize=None)
+def address(name):
+    return host(name).interface("eth0").addresses[0]
+
+
+def session(name, mail_from, rcpt_to, helo=PROBE_HELO, data=None):
+    """One SMTP session; returns the replies by stage. Addresses go out verbatim."""
+    replies = {}
+    client = smtplib.SMTP(timeout=20)
+    try:
+        replies["connect"] = client.connect(address(name), 25)
+        replies["helo"] = client.ehlo(helo)
+        replies["mail"] = client.docmd("MAIL", "FROM:<%s>" % mail_from)
+        replies["rcpt"] = client.docmd("RCPT", "TO:<%s>" % rcpt_to)
+        if data is not None and replies["rcpt"][0] < 400:
+            replies["data"] = client.data(data)
+        else:
+            client.rset()
+    finally:
+        try:
+            client.quit()
+        except smtplib.SMTPException:
+            client.close()
+    return replies
+
+
+def refusal(replies):
+    """(stage, code, text) of the first 4xx/5xx reply, or None when all were accepted."""
+    for stage in ("connect", "helo", "mail", "rcpt", "data"):
+        if stage in replies and replies[stage][0] >= 400:
+            return stage, replies[stage][0], replies[stage][1].decode()
+    return None
+
+
+def hardened(release):
+    return "harden-%s" % release
+
+
+def stock(release):
+    return "twin-%s" % release
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_forged_sender_to_unknown_local_recipient_is_rejected_at_rcpt_with_5xx(release):
+    rcpt = "nobody-%s@%s" % (uuid.uuid4().hex[:8], DOMAIN)
+    stage, code, text = refusal(session(hardened(release), FORGED_SENDER, rcpt))
+    assert (stage, code // 100) == ("rcpt", 5), text
+    assert "User unknown" in text
+    # Stock Debian already refuses unknown local users; relay domains are
+    # where it accepts them (next test).
+    assert refusal(session(stock(release), FORGED_SENDER, rcpt))[:2] == ("rcpt", 550)
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_forged_sender_to_unknown_relay_recipient_is_rejected_at_rcpt(release):
+    rcpt = "nobody-%s@relay.test" % uuid.uuid4().hex[:8]
+    stage, code, text = refusal(session(hardened(release), FORGED_SENDER, rcpt))
+    assert (stage, code // 100) == ("rcpt", 5), text
+    # The twin: stock Postfix with relay_domains and no relay_recipient_maps
+    # accepts any recipient, and bounces later (backscatter).
+    assert refusal(session(stock(release), FORGED_SENDER, rcpt)) is None
+
+
+RELAY_FORMS = [
+    "relaytest@remote.test",
+    "relaytest%remote.test@example.test",
+    "remote.test!relaytest@example.test",
+    "@example.test:relaytest@remote.test",
+    '"relaytest@remote.test"@example.test',
+]
+
+
+@pytest.mark.parametrize("release", RELEASES)
+@pytest.mark.parametrize("rcpt", RELAY_FORMS)
+def test_relay_attempts_are_rejected_with_5xx(release, rcpt):
+    stage, code, text = refusal(session(hardened(release), FORGED_SENDER, rcpt))
+    assert (stage, code // 100) == ("rcpt", 5), text
+    # Stock Debian refuses relaying too, but with a 4xx (defer_unauth_destination):
+    # the client is invited to retry.
+    assert refusal(session(stock(release), FORGED_SENDER, rcpt))[:2] == ("rcpt", 454)
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_own_domain_as_sender_from_unauthenticated_client_is_rejected(release):
+    stage, code, text = refusal(session(hardened(release), "postmaster@%s" % DOMAIN, "carol@%s" % DOMAIN))
+    assert (stage, code // 100) == ("rcpt", 5), text
+    assert refusal(session(stock(release), "postmaster@%s" % DOMAIN, "carol@%s" % DOMAIN)) is None
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_non_fqdn_helo_is_rejected(release):
+    stage, code, text = refusal(session(hardened(release), FORGED_SENDER, "carol@%s" % DOMAIN, helo="mailhost"))
+    assert (stage, code // 100) == ("rcpt", 5), text
+    assert "Helo command rejected" in text
+    assert refusal(session(stock(release), FORGED_SENDER, "carol@%s" % DOMAIN, helo="mailhost")) is None
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_legitimate_mail_to_a_local_user_reaches_the_mailbox(release):
+    subject = "mailguard legit %s" % uuid.uuid4().hex
+    body = "From: <friend@victim.test>\r\nTo: <carol@%s>\r\nSubject: %s\r\n\r\nhello\r\n" % (DOMAIN, subject)
+    replies = session(hardened(release), "friend@victim.test", "carol@%s" % DOMAIN, data=body)
+    assert refusal(replies) is None, replies
+    mailbox = host(hardened(release))
+    for _attempt in range(30):
+        if mailbox.file("/var/mail/carol").exists and subject in mailbox.file("/var/mail/carol").content_string:
+            break
+        time.sleep(1)
+    assert subject in mailbox.file("/var/mail/carol").content_string
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_postfix_check_is_clean_and_postfix_runs(release):
+    target = host(hardened(release))
+    check = target.run("postfix check")
+    assert check.rc == 0 and check.stderr == ""
+    assert target.run("postfix status").rc == 0
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_no_bounce_waits_in_the_queue(release):
+    queue = host(hardened(release)).check_output("postqueue -j")
+    senders = [json.loads(line)["sender"] for line in queue.splitlines() if line.strip()]
+    assert "MAILER-DAEMON" not in senders and "" not in senders
+
+
+def _playbook(extra_args, hosts):
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    command = ["ansible-playbook", "-i", INVENTORY, "-l", ",".join(hosts),
+               str(SCENARIO_DIR / "converge-any.yml")] + extra_args
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+
+
+def _checksums(names):
+    return {name: host(name).check_output(CHECKSUM) for name in names}
+
+
+def test_check_mode_on_an_unhardened_host_lists_changes_and_changes_nothing():
+    before = _checksums([stock(r) for r in RELEASES])
+    result = _playbook(["--check", "--diff"], [stock(r) for r in RELEASES])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    for release in RELEASES:
+        recap = [line for line in result.stdout.splitlines() if line.startswith(stock(release) + " ")]
+        assert recap and "changed=0" not in recap[0], recap
+    assert "+smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination" \
+        in result.stdout
+    assert _checksums([stock(r) for r in RELEASES]) == before
+    for release in RELEASES:
+        assert host(stock(release)).run("postfix status").rc == 0
+
+
+@pytest.mark.parametrize("bad_vars, expected", [
+    ({"harden_extra_parameters": {"smtpd_helo_required": "maybe"}}, "smtpd_helo_required: expected yes or no"),
+    ({"harden_dnsbls": [{"name": "zen.spamhaus.org"}]}, "zen.spamhaus.org"),
+    ({"harden_custom_restrictions": [{"stage": "recipient", "entry": "reject_unknwon_sender_domain"}]},
+     "reject_unknwon_sender_domain"),
+])
+def test_invalid_input_fails_clearly_and_leaves_the_live_config_untouched(bad_vars, expected):
+    names = [hardened(r) for r in RELEASES]
+    before = _checksums(names)
+    result = _playbook(["-e", json.dumps(bad_vars)], names)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert expected in output, output[-3000:]
+    assert _checksums(names) == before
+    for name in names:
+        assert host(name).run("postfix status").rc == 0
+
+
+def test_failed_verification_restores_the_previous_configuration():
+    # A change (the baseline profile) whose verification cannot succeed
+    # (nothing listens on port 2526): the role must put the previous files
+    # back, leave Postfix running, and fail the host saying so.
+    names = [hardened(r) for r in RELEASES]
+    before = _checksums(names)
+    result = _playbook(["-e", json.dumps({"harden_profile": "baseline", "harden_verify_port": 2526})], names)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "The previous main.cf and master.cf were restored" in output, output[-3000:]
+    assert _checksums(names) == before
+    for name in names:
+        assert host(name).run("postfix status").rc == 0
+        assert refusal(session(name, FORGED_SENDER, "relaytest@remote.test"))[:2] == ("rcpt", 554)
