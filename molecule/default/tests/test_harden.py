@@ -11,6 +11,7 @@ import functools
 import json
 import os
 import pathlib
+import shlex
 import smtplib
 import subprocess
 import time
@@ -218,3 +219,44 @@ def test_failed_verification_restores_the_previous_configuration():
     for name in names:
         assert host(name).run("postfix status").rc == 0
         assert refusal(session(name, FORGED_SENDER, "relaytest@remote.test"))[:2] == ("rcpt", 554)
+
+
+# Runs on the lab DNS host: postscreen remembers clients that passed its
+# tests, and the controller has passed them during the other probes.
+EARLY_TALKER = r"""
+import socket, sys
+sock = socket.create_connection((sys.argv[1], 25), timeout=30)
+reader = sock.makefile("rb")
+sock.sendall(b"EHLO early.lab.test\r\n")
+line = b""
+while not line.startswith(b"250 "):
+    line = reader.readline()
+    if not line:
+        print("disconnected")
+        sys.exit(0)
+for command in (b"MAIL FROM:<friend@victim.test>", b"RCPT TO:<carol@example.test>"):
+    sock.sendall(command + b"\r\n")
+    line = reader.readline()
+sock.sendall(b"QUIT\r\n")
+print(line.decode().strip())
+"""
+
+
+def _early_talker(name):
+    """Say EHLO before the server's greeting, as spamware does; returns the RCPT reply."""
+    return host("harden-ns").check_output("python3 -c %s %s" % (shlex.quote(EARLY_TALKER), address(name)))
+
+
+def test_postscreen_refuses_a_client_that_talks_before_the_greeting():
+    assert "postscreen" in host("harden-deb13").check_output("postconf -M smtp/inet")
+    assert _early_talker("harden-deb13").startswith("550 5.5.1")
+
+
+def test_without_postscreen_an_early_talker_is_hung_up_on():
+    # The role turns on smtpd_forbid_unauth_pipelining where Postfix 3.7
+    # leaves it off: smtpd hangs up on a client that talks first.
+    assert _early_talker("harden-deb12") == "disconnected"
+    # Stock Debian 12 (Postfix 3.7) serves such a client like anyone else;
+    # stock Debian 13 (3.10) already hangs up, its default since 3.9.
+    assert _early_talker("twin-deb12").startswith("250")
+    assert _early_talker("twin-deb13") == "disconnected"
