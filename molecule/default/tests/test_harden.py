@@ -222,11 +222,20 @@ def test_failed_verification_restores_the_previous_configuration():
 
 
 # Runs on the lab DNS host: postscreen remembers clients that passed its
-# tests, and the controller has passed them during the other probes.
+# tests, and the controller has passed them during the other probes. The
+# same host is listed in the lab blocklist bl.lab.test.
 EARLY_TALKER = r"""
 import socket, sys
 sock = socket.create_connection((sys.argv[1], 25), timeout=30)
 reader = sock.makefile("rb")
+early = sys.argv[2] == "early"
+if not early:
+    line = b""
+    while not line.startswith(b"220 "):
+        line = reader.readline()
+        if not line:
+            print("disconnected")
+            sys.exit(0)
 sock.sendall(b"EHLO early.lab.test\r\n")
 line = b""
 while not line.startswith(b"250 "):
@@ -242,14 +251,27 @@ print(line.decode().strip())
 """
 
 
-def _early_talker(name):
-    """Say EHLO before the server's greeting, as spamware does; returns the RCPT reply."""
-    return host("harden-ns").check_output("python3 -c %s %s" % (shlex.quote(EARLY_TALKER), address(name)))
+def _session_from(source, name, early=False):
+    """An SMTP session from another lab host; returns the RCPT reply.
+
+    With ``early`` it says EHLO before the server's greeting, as spamware does.
+    """
+    return host(source).check_output("python3 -c %s %s %s" % (
+        shlex.quote(EARLY_TALKER), address(name), "early" if early else "polite"))
+
+
+def _from_listed_host(name):
+    return _session_from("harden-ns", name)
+
+
+def _early_talker(name, source="harden-ns"):
+    return _session_from(source, name, early=True)
 
 
 def test_postscreen_refuses_a_client_that_talks_before_the_greeting():
     assert "postscreen" in host("harden-deb13").check_output("postconf -M smtp/inet")
-    assert _early_talker("harden-deb13").startswith("550 5.5.1")
+    # From a host on no blocklist, so that the pregreet test alone decides.
+    assert _early_talker("harden-deb13", source="twin-deb12").startswith("550 5.5.1")
 
 
 def test_without_postscreen_an_early_talker_is_hung_up_on():
@@ -260,3 +282,15 @@ def test_without_postscreen_an_early_talker_is_hung_up_on():
     # stock Debian 13 (3.10) already hangs up, its default since 3.9.
     assert _early_talker("twin-deb12").startswith("250")
     assert _early_talker("twin-deb13") == "disconnected"
+
+
+def test_a_client_on_the_blocklist_is_refused_with_the_lists_reply_filter():
+    # smtpd on Debian 12 queries bl.lab.test=127.0.0.2 after the cheap checks.
+    reply = _from_listed_host("harden-deb12")
+    assert reply.startswith("554") and "bl.lab.test" in reply, reply
+    # postscreen on Debian 13 scores the same list (weight 1 reaches the
+    # threshold) before any smtpd process is spent on the client.
+    reply = _from_listed_host("harden-deb13")
+    assert reply.startswith("550 5.7.1") and "blocked using bl.lab.test" in reply, reply
+    # Stock Postfix asks no blocklist.
+    assert _from_listed_host("twin-deb12").startswith("250")
