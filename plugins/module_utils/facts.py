@@ -166,7 +166,7 @@ def _table_entries(cmds, table, unreadable, parameter, aliases=False):
 
 
 def _address_classes(values, facts, table_domains):
-    smtp_stages = fnd._smtp_stages(facts)
+    smtp_stages = fnd.smtp_stages(facts)
     recipient_names = set(e["name"] for stage in ("relay", "recipient")
                           for e in (smtp_stages.get(stage) or {}).get("entries") or [])
     # Verification is often applied per domain through a restriction class

@@ -241,9 +241,9 @@ def backscatter_findings(facts):
     explicit = facts.get("parameters", {})
     results = []
     classes = facts.get("address_classes", {})
-    smtp_stages = _smtp_stages(facts)
-    recipient_names = set(e["name"] for e in _stage_entries(smtp_stages, "recipient")) | \
-        set(e["name"] for e in _stage_entries(smtp_stages, "relay"))
+    port25 = smtp_stages(facts)
+    recipient_names = set(e["name"] for e in _stage_entries(port25, "recipient")) | \
+        set(e["name"] for e in _stage_entries(port25, "relay"))
     relay = classes.get("relay", {})
     if relay.get("domains") and not relay.get("validated"):
         results.append(finding(
@@ -356,7 +356,7 @@ def _content_filters(facts):
     return found
 
 
-def _smtp_stages(facts):
+def smtp_stages(facts):
     """Stages of the port 25 service, or main.cf's when there is none."""
     for svc in (facts.get("smtpd_services") or {}).values():
         if svc.get("role") in ("smtp", "smtpd-pass") and svc.get("stages"):

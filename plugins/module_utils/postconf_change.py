@@ -669,6 +669,17 @@ class Request(object):
         self.notes = []
 
 
+def _formatted(where, value, problems, notes):
+    """The value as main.cf text, or None after recording why it cannot be written."""
+    text, problem, note = format_value(value)
+    if problem:
+        problems.append("%s: %s" % (where, problem))
+        return None
+    if note:
+        notes.append("%s: %s" % (where, note))
+    return text
+
+
 def build_request(context, parameters=None, services=None, default_state=STATE_PRESENT):
     """Check the caller's parameters and services; returns a :class:`Request`.
 
@@ -689,12 +700,9 @@ def build_request(context, parameters=None, services=None, default_state=STATE_P
         if state == STATE_ABSENT:
             values[name] = (where, None)
             continue
-        text, problem, note = format_value(value)
-        if problem:
-            problems.append("%s: %s" % (where, problem))
+        text = _formatted(where, value, problems, request.notes)
+        if text is None:
             continue
-        if note:
-            request.notes.append("%s: %s" % (where, note))
         values[name] = (where, text)
 
     # Classes declared now or by this request are parameters in their own right.
@@ -822,12 +830,9 @@ def _check_service(context, request, index, item, seen, restriction_lists):
         if not context.known(param):
             problems.append("%s: %s" % (pwhere, context.unknown_message(param)))
             continue
-        text, problem, note = format_value(value)
-        if problem:
-            problems.append("%s: %s" % (pwhere, problem))
+        text = _formatted(pwhere, value, problems, request.notes)
+        if text is None:
             continue
-        if note:
-            request.notes.append("%s: %s" % (pwhere, note))
         problem = value_problem(param, text, context.defaults)
         if problem:
             problems.append("%s: %s" % (pwhere, problem))

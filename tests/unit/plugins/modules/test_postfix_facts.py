@@ -29,12 +29,6 @@ READ_ONLY = {
 }
 
 
-class ModuleExit(Exception):
-    def __init__(self, result):
-        super(ModuleExit, self).__init__(result)
-        self.result = result
-
-
 def _fixture(release, name):
     path = os.path.join(FIXTURES, release, name)
     if not os.path.exists(path):
@@ -58,7 +52,7 @@ def _outputs(release):
 
 
 @pytest.fixture
-def run_module(monkeypatch):
+def run_module(monkeypatch, module_exit):
     """Run the module with fake binaries; returns (result, argv list, environments)."""
 
     def runner(args, release="debian12", installed=True, check_mode=False):
@@ -80,22 +74,13 @@ def run_module(monkeypatch):
                 args = args[2:]
             return 0, outputs[args], ""
 
-        def exit_json(self, **result):
-            raise ModuleExit(result)
-
-        def fail_json(self, **result):
-            result["failed"] = True
-            raise ModuleExit(result)
-
         monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", get_bin_path)
         monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
-        monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-        monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
         monkeypatch.setattr(facts_module.HostReader, "users", lambda self: iter(()))
         if check_mode:
             args = dict(args, _ansible_check_mode=True)
         with patch_module_args(args):
-            with pytest.raises(ModuleExit) as exc:
+            with pytest.raises(module_exit) as exc:
                 postfix_facts.main()
         return exc.value.result, calls, environments
 

@@ -28,14 +28,8 @@ MX_INTENT = {
 }
 
 
-class ModuleExit(Exception):
-    def __init__(self, result):
-        super(ModuleExit, self).__init__(result)
-        self.result = result
-
-
 @pytest.fixture
-def run_module(monkeypatch):
+def run_module(monkeypatch, module_exit):
     """Run main() with the given options; returns (result, commands run, warnings)."""
 
     def runner(args, check_mode=False):
@@ -45,21 +39,12 @@ def run_module(monkeypatch):
             commands.append(argv)
             return 0, "", ""
 
-        def exit_json(self, **result):
-            raise ModuleExit(result)
-
-        def fail_json(self, **result):
-            result["failed"] = True
-            raise ModuleExit(result)
-
         monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
-        monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-        monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
         monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, msg: warnings.append(msg))
         if check_mode:
             args = dict(args, _ansible_check_mode=True)
         with patch_module_args(args):
-            with pytest.raises(ModuleExit) as exc:
+            with pytest.raises(module_exit) as exc:
                 restrictions.main()
         return exc.value.result, commands, warnings
 
