@@ -55,7 +55,8 @@ def _warnings(stderr):
     return [line.strip() for line in (stderr or "").splitlines() if "warning:" in line]
 
 
-def gather(cmds, reader=None, gather_forwarding=True, gather_queue=True, max_examples=10):
+def gather(cmds, reader=None, gather_forwarding=True, gather_queue=True, max_examples=10,
+           forwarding_recipients=False):
     reader = reader or HostReader()
     if not cmds.installed:
         facts = {"installed": False}
@@ -126,7 +127,9 @@ def gather(cmds, reader=None, gather_forwarding=True, gather_queue=True, max_exa
 
     facts["address_classes"] = _address_classes(all_values, facts, table_domains)
     if gather_forwarding:
-        facts["forwarding"] = _forwarding(cmds, reader, all_values, domains, max_examples, unreadable)
+        facts["forwarding"] = _forwarding(cmds, reader, all_values, domains, max_examples, unreadable,
+                                          local_domains=_mail_domains(facts["address_classes"]["local"]["domains"])
+                                          if forwarding_recipients else None)
     if gather_queue:
         facts["queue"] = _queue(cmds, domains, max_examples)
     facts["handled_domains"] = sorted(domains)
@@ -214,7 +217,12 @@ def _address_classes(values, facts, table_domains):
     return classes
 
 
-def _forwarding(cmds, reader, values, domains, max_examples, unreadable):
+def _mail_domains(domains):
+    """Local domains that mail from outside can be addressed to."""
+    return [d for d in domains if not re.match(r"localhost([.]|$)", d)]
+
+
+def _forwarding(cmds, reader, values, domains, max_examples, unreadable, local_domains=None):
     # Subdomains of relay domains are handled too when Postfix is told so.
     parent = "relay_domains" in values.get("parent_domain_matches_subdomains", "")
     result = {}
@@ -243,6 +251,15 @@ def _forwarding(cmds, reader, values, domains, max_examples, unreadable):
             forward_entries.append((user, inventory.parse_forward_file(text)))
     result["forward_files"] = inventory.forwarding_summary(forward_entries, domains, max_examples, parent)
     result["forward_files"]["unreadable"] = forward_unreadable[:max_examples]
+    if local_domains is not None:
+        # Every address, not examples: a restriction table lists them all.
+        local_entries = alias_entries + forward_entries
+        forwarded, _ = inventory.offsite_recipients(local_entries, domains, parent, local_domains)
+        virtual, one_to_one = inventory.offsite_recipients(virtual_entries, domains, parent)
+        result["recipients"] = {
+            "forwarded": forwarded + [a for a in virtual if a not in forwarded],
+            "one_to_one_virtual": one_to_one,
+        }
     return result
 
 

@@ -170,6 +170,37 @@ def forwarding_summary(entries, handled_domains, max_examples, parent_matches_su
     return summary
 
 
+def offsite_recipients(entries, handled_domains, parent_matches_subdomains=False, local_domains=None):
+    """Every recipient address whose mail is forwarded off-site, in two lists.
+
+    ``entries`` is a list of ``(key, targets)``. A key without ``@`` (an
+    aliases(5) name or the owner of a ``.forward`` file) is a local part and
+    becomes one address per domain in ``local_domains``. Catch-all keys
+    (``@domain``) are left out: they are refused as a whole elsewhere.
+
+    Returns ``(forwarded, one_to_one)``: all such addresses, and the subset
+    whose key has exactly one target, which is off-site. Only such a key can
+    be verified at the remote end before mail is accepted.
+    """
+    forwarded, one_to_one = [], []
+    for key, targets in entries:
+        key = key.strip().lower()
+        if not key or key.startswith("@"):
+            continue
+        if not any(is_offsite(t, handled_domains, parent_matches_subdomains) for t in targets):
+            continue
+        if "@" in key:
+            addresses = [key]
+        else:
+            addresses = ["%s@%s" % (key, domain) for domain in (local_domains or [])]
+        for address in addresses:
+            if address not in forwarded:
+                forwarded.append(address)
+            if len(targets) == 1 and address not in one_to_one:
+                one_to_one.append(address)
+    return forwarded, one_to_one
+
+
 def handled_domains(values):
     """Domains this host accepts mail for, from effective main.cf values.
 

@@ -122,6 +122,7 @@ _SINCE_RELAY_BEFORE_RECIPIENT = {(3, 6): 0}
 
 _DOMAIN_RE = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{1,63}$")
 _ADDRESS_RE = re.compile(r"^[^\s@,{}]+@[^\s@,{}]+$")
+_LOCALPART_KEY_RE = re.compile(r"^[^\s@,{}]+@$")
 _OCTET = r"(?:\d{1,3}|\[\d{1,3}(?:\.\.\d{1,3})?(?:;\d{1,3}(?:\.\.\d{1,3})?)*\])"
 _FILTER_RE = re.compile(r"^%s\.%s\.%s\.%s$" % (_OCTET, _OCTET, _OCTET, _OCTET))
 _ENDPOINT_RE = re.compile(r"^(?:inet:(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}|unix:[A-Za-z0-9_./-]+)$")
@@ -221,6 +222,18 @@ def _seconds(text):
     if not match:
         return None
     return int(match.group(1)) * _TIME_UNITS[match.group(2)]
+
+
+def _forwarding_addresses(values, what):
+    """Addresses (or ``user@`` keys, which match the user in every domain) for an access table."""
+    addresses = []
+    for index, value in enumerate(values or []):
+        address = str(value).strip().lower()
+        if not (_ADDRESS_RE.match(address) or _LOCALPART_KEY_RE.match(address)):
+            raise IntentError("%s[%d] %r is not an e-mail address (or a user@ key)" % (what, index, value))
+        if address not in addresses:
+            addresses.append(address)
+    return addresses
 
 
 def _table(value, what, writable=False):
@@ -794,33 +807,45 @@ class _Builder(object):
                 "External SPF policy for forwarded mail: mail that fails SPF here would fail again at the "
                 "provider we forward to and bounce from us. Times out after %s, then DUNNO (a dead SPF "
                 "server does not stop mail)." % timeout, origin="forwarding"))
-        if forwarding.get("verify_one_to_one"):
-            entries.append(make_entry(
-                "reject_unverified_recipient",
-                "External: probes the remote address of a one-to-one virtual alias before we accept "
-                "(aliases(5), .forward and one-to-many aliases are not probed).", origin="forwarding"))
-            self.verify_needed = True
-        if not entries:
+        entries.sort(key=lambda e: rm.COST_RANK[e["cost"]])
+        recipients = _forwarding_addresses(forwarding.get("recipients"), "forwarding.recipients")
+        verified = _forwarding_addresses(forwarding.get("verify_recipients"), "forwarding.verify_recipients")
+        recipients = [r for r in recipients if r not in verified]
+        # A one-to-one virtual alias can be verified at the remote end before
+        # we accept; it gets a second class: the first one's checks, then the
+        # probe, the most expensive check of all.
+        verify = bool(verified) or bool(forwarding.get("verify_one_to_one"))
+        if not entries and not verify:
             raise IntentError(
                 "forwarding selects class %s but gives it nothing stricter to check with the %s profile: "
-                "give spf_policy, dnsbls or verify_one_to_one" % (name, self.profile))
-        entries.sort(key=lambda e: rm.COST_RANK[e["cost"]])
-        self.add_class(name, entries,
-                       "Stricter checks for recipients whose mail is forwarded off-site, where a refusal "
-                       "after acceptance becomes backscatter.")
-        recipients = []
-        for index, value in enumerate(forwarding.get("recipients") or []):
-            address = str(value).strip().lower()
-            if not _ADDRESS_RE.match(address):
-                raise IntentError("forwarding.recipients[%d] %r is not an e-mail address" % (index, value))
-            if address not in recipients:
-                recipients.append(address)
-        if recipients:
-            self.add_table(table, "".join("%s %s\n" % (r, name) for r in recipients), "forwarding.recipients_table")
+                "give spf_policy, dnsbls or verify_recipients" % (name, self.profile))
+        if not entries and recipients:
+            raise IntentError(
+                "forwarding.recipients get nothing stricter with the %s profile: give spf_policy or dnsbls, "
+                "or list only one-to-one aliases in verify_recipients" % self.profile)
+        table_lines = []
+        if entries:
+            self.add_class(name, entries,
+                           "Stricter checks for recipients whose mail is forwarded off-site, where a refusal "
+                           "after acceptance becomes backscatter.")
+            table_lines.extend("%s %s\n" % (r, name) for r in recipients)
+        if verify:
+            verified_name = _class_name(name + "_verified", "forwarding.class", self.class_order)
+            self.add_class(verified_name, entries + [make_entry(
+                "reject_unverified_recipient",
+                "External: probes the remote address of a one-to-one virtual alias before we accept; "
+                "an address the other provider does not know is refused here instead of bounced "
+                "later.", origin="forwarding")],
+                "The forwarding checks plus verification of the remote address, for one-to-one "
+                "virtual aliases.")
+            table_lines.extend("%s %s\n" % (r, verified_name) for r in verified)
+            self.verify_needed = True
+        if table_lines:
+            self.add_table(table, "".join(table_lines), "forwarding.recipients_table")
         self.stages["recipient"].rest.append(make_entry(
             "check_recipient_access %s" % table,
-            "Local table lookup that selects class %s for recipients who forward off-site; only their "
-            "mail pays for the class's DNS and external checks." % name,
+            "Local table lookup that selects the forwarding class for recipients who forward off-site; "
+            "only their mail pays for the class's DNS and external checks.",
             origin="forwarding", classes=self.class_order))
 
     def build_relay(self):

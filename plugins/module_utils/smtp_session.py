@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
 import smtplib
 import socket
 import ssl
@@ -91,6 +92,57 @@ def first_refusal(stages):
     if rcpts and all((s.get("code") or 0) >= 400 for s in rcpts):
         return rcpts[0]
     return None
+
+
+# The texts Postfix's smtpd (and postscreen) write into a refusal, and the
+# check that writes each; the first match wins. These are Postfix's own reply
+# texts (smtpd_check.c and postscreen), not settings, so they hold for every
+# configuration; a text from a policy service is recognised by its usual words.
+_REFUSAL_TEXTS = (
+    (r"blocked using (\S+?)[;,.]?(\s|$)", "dnsbl"),
+    (r"cannot find your reverse hostname", "reverse_client_hostname"),
+    (r"cannot find your hostname", "client_hostname"),
+    (r"Helo command rejected: need fully-qualified hostname", "helo_not_fqdn"),
+    (r"Helo command rejected: Invalid name", "helo_invalid"),
+    (r"Helo command rejected: Host not found", "helo_unknown"),
+    (r"Sender address rejected: need fully-qualified address", "sender_not_fqdn"),
+    (r"Sender address rejected: Domain not found", "sender_domain_unknown"),
+    (r"Recipient address rejected: need fully-qualified address", "recipient_not_fqdn"),
+    (r"Recipient address rejected: Domain not found", "recipient_domain_unknown"),
+    (r"SPF", "spf"),
+    (r"undeliverable address|Recipient address verification", "recipient_verification"),
+    (r"unverified address|Sender address verification", "sender_verification"),
+    (r"User unknown in local recipient table", "local_recipient_table"),
+    (r"User unknown in virtual alias table", "virtual_alias_table"),
+    (r"User unknown in virtual mailbox table", "virtual_mailbox_table"),
+    (r"User unknown in relay recipient table", "relay_recipient_table"),
+    (r"Relay access denied", "relay_denied"),
+    (r"Sender address rejected: Access denied|Sender address rejected: not logged in", "sender_access"),
+    (r"Recipient address rejected: Access denied", "recipient_access"),
+    (r"Client host rejected: Access denied", "client_access"),
+    (r"Improper use of SMTP command pipelining", "unauth_pipelining"),
+    (r"protocol error|[Nn]on-SMTP command|pregreet|talking too soon", "protocol"),
+    (r"[Rr]ate limit|[Qq]uota|[Tt]oo many", "rate_limit"),
+)
+
+
+def refusing_check(text):
+    """Name of the check that wrote a refusal, from Postfix's reply text, or None."""
+    for pattern, name in _REFUSAL_TEXTS:
+        match = re.search(pattern, text or "")
+        if match:
+            if name == "dnsbl":
+                return "dnsbl:%s" % match.group(1)
+            return name
+    return None
+
+
+def deciding_reply(stages):
+    """The reply that decided the session: the first refusal, else the last reply."""
+    refusal = first_refusal(stages)
+    if refusal is not None:
+        return refusal
+    return stages[-1] if stages else None
 
 
 def judge(case, stages):

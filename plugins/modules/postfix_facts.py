@@ -44,6 +44,16 @@ options:
       - Costs time linear in the size of those tables.
     type: bool
     default: true
+  gather_forwarding_recipients:
+    description:
+      - Also return every recipient address whose mail is forwarded off-site, in
+        C(forwarding.recipients.forwarded), and the one-to-one virtual aliases among them in
+        C(forwarding.recipients.one_to_one_virtual). Local aliases and C(.forward) owners are
+        listed once per local domain.
+      - Needs O(gather_forwarding). The lists are complete, not capped by O(max_examples), so they
+        can be as long as the tables.
+    type: bool
+    default: false
   gather_queue:
     description:
       - Summarise the mail queue with C(postqueue -j).
@@ -180,6 +190,7 @@ def main():
         argument_spec=dict(
             config_directory=dict(type="path"),
             gather_forwarding=dict(type="bool", default=True),
+            gather_forwarding_recipients=dict(type="bool", default=False),
             gather_queue=dict(type="bool", default=True),
             max_examples=dict(type="int", default=10),
         ),
@@ -188,6 +199,8 @@ def main():
     config_directory = module.params["config_directory"]
     if config_directory and not os.path.isdir(config_directory):
         module.fail_json(msg="config_directory %s does not exist or is not a directory" % config_directory)
+    if module.params["gather_forwarding_recipients"] and not module.params["gather_forwarding"]:
+        module.fail_json(msg="gather_forwarding_recipients needs gather_forwarding: true")
     if module.params["max_examples"] < 0:
         module.fail_json(msg="max_examples must be 0 or more, got %d" % module.params["max_examples"])
 
@@ -196,7 +209,8 @@ def main():
         facts = gather(cmds,
                        gather_forwarding=module.params["gather_forwarding"],
                        gather_queue=module.params["gather_queue"],
-                       max_examples=module.params["max_examples"])
+                       max_examples=module.params["max_examples"],
+                       forwarding_recipients=module.params["gather_forwarding_recipients"])
     except GatherError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=False, ansible_facts={"postfix": facts})

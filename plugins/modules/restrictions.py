@@ -250,8 +250,10 @@ options:
         entry through a restriction class selected with C(check_recipient_access).
       - "The class holds, cheapest first: with the V(baseline) profile
         C(reject_non_fqdn_helo_hostname) and C(reject_unknown_reverse_client_hostname); the
-        O(forwarding.dnsbls); the SPF policy with a timeout and C(default_action=DUNNO); and
-        C(reject_unverified_recipient) when O(forwarding.verify_one_to_one) is set."
+        O(forwarding.dnsbls); and the SPF policy with a timeout and C(default_action=DUNNO)."
+      - "One-to-one virtual aliases (O(forwarding.verify_recipients)) get a second class,
+        C(<class>_verified): the same checks, then C(reject_unverified_recipient), which asks the
+        remote provider whether it knows the address before we accept mail for it."
     type: dict
     suboptions:
       recipients_table:
@@ -265,9 +267,24 @@ options:
       recipients:
         description:
           - Forwarding addresses. When given, the table's content is returned in RV(tables).
+          - A C(user@) key matches that user in every domain, as in access(5).
         type: list
         elements: str
         default: []
+      verify_recipients:
+        description:
+          - One-to-one virtual aliases to an off-site address. They select C(<class>_verified),
+            which adds C(reject_unverified_recipient) to the class's checks.
+          - An address listed here and in O(forwarding.recipients) gets the verified class.
+        type: list
+        elements: str
+        default: []
+      verify_one_to_one:
+        description:
+          - Create C(<class>_verified) even when O(forwarding.verify_recipients) is empty, for a
+            table that is kept outside this module (for example in SQL).
+        type: bool
+        default: false
       spf_policy:
         description: SPF policy server, e.g. C(unix:private/policyd-spf).
         type: str
@@ -303,13 +320,6 @@ options:
             description: Accept this list without a reply filter.
             type: bool
             default: false
-      verify_one_to_one:
-        description:
-          - Probe the remote address of one-to-one virtual aliases with
-            C(reject_unverified_recipient) before accepting. verify(8) does not probe aliases(5),
-            C(.forward) files or one-to-many aliases.
-        type: bool
-        default: false
   relay_domains:
     description:
       - Domains this host relays for (backup MX, internal gateway). Requires
@@ -439,8 +449,8 @@ EXAMPLES = r"""
     forwarding:
       recipients_table: hash:/etc/postfix/forwarding_recipients
       recipients: [carol@example.org]
+      verify_recipients: [dave@example.org]
       spf_policy: unix:private/policyd-spf
-      verify_one_to_one: true
   register: restrictions
 
 - name: Write the tables the lists refer to
@@ -631,6 +641,7 @@ def _forwarding_options():
         spf_timeout=dict(type="str", default="10s"),
         dnsbls=dict(type="list", elements="dict", default=[],
                     options=_dnsbl_options(("client", "reverse_client", "helo", "sender"))),
+        verify_recipients=dict(type="list", elements="str", default=[]),
         verify_one_to_one=dict(type="bool", default=False),
     )
     # "class" is the name Postfix's documentation uses; it is a Python keyword.

@@ -97,6 +97,11 @@ options:
         description: Send DATA with a short test message when a recipient was accepted (for labs).
         type: bool
         default: false
+      message:
+        description:
+          - The message to send with O(cases[].deliver), headers and body as in RFC 5322, lines
+            separated by newlines. Default, a short test message naming the case.
+        type: str
   presets:
     description:
       - Abuse cases built from the names in O(preset_options).
@@ -223,6 +228,18 @@ cases:
     reason:
       description: Why the case passed or not.
       type: str
+    reply:
+      description: The reply that decided the session (the first refusal, else the last reply), code and text.
+      type: str
+      sample: "550 5.7.1 <alice@example.test>: Recipient address rejected: Message rejected due to: SPF fail"
+    refused_by:
+      description:
+        - The check that refused, named from Postfix's reply text, for example C(helo_not_fqdn),
+          C(dnsbl:bl.example.net), C(spf), C(local_recipient_table), C(relay_recipient_table),
+          C(recipient_verification), C(relay_denied), C(sender_access).
+        - C(null) when the session was not refused or the text names no known check.
+      type: str
+      sample: spf
     stages:
       description: Each reply, with C(stage), C(code), C(text), C(argument) or C(error).
       type: list
@@ -277,6 +294,20 @@ def preset_cases(presets, options):
     return cases
 
 
+def _reply(stage):
+    if not stage:
+        return ""
+    if stage.get("error"):
+        return "%s: %s" % (stage["error"], stage.get("text", ""))
+    return ("%s %s" % (stage.get("code") or "", stage.get("text", ""))).strip()
+
+
+def _crlf(message):
+    if message is None:
+        return None
+    return "\r\n".join(message.replace("\r\n", "\n").split("\n"))
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -297,6 +328,7 @@ def main():
                 expect=dict(type="str", default="reject", choices=list(smtp.EXPECTATIONS)),
                 expect_class=dict(type="str", choices=["4xx", "5xx"]),
                 deliver=dict(type="bool", default=False),
+                message=dict(type="str"),
             )),
             presets=dict(type="list", elements="str", default=[], choices=[
                 "forged_sender_unknown_recipient", "open_relay", "own_domain_sender", "forwarding_recipient"]),
@@ -322,7 +354,7 @@ def main():
             module.fail_json(msg="case %s has no rcpt_to" % case["name"])
     try:
         cases = [smtp.ProbeCase(c["name"], c["mail_from"], c["rcpt_to"], c["expect"], c["expect_class"],
-                                c["deliver"]) for c in params["cases"]]
+                                c["deliver"], _crlf(c["message"])) for c in params["cases"]]
         cases.extend(preset_cases(params["presets"], params["preset_options"] or {}))
     except ValueError as exc:
         module.fail_json(msg=str(exc))
@@ -348,6 +380,9 @@ def main():
             "outcome": outcome,
             "passed": passed,
             "reason": reason,
+            "reply": _reply(smtp.deciding_reply(stages)),
+            "refused_by": (smtp.refusing_check(smtp.first_refusal(stages).get("text"))
+                           if outcome.startswith("rejected_at_") else None),
             "stages": stages,
         })
     failed = [r["name"] for r in results if not r["passed"]]

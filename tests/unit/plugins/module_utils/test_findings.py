@@ -17,8 +17,9 @@ from fake_postfix import RELEASES, FakeCommands, FakeReader
 SUBMISSION_LINE = "submission inet  n       -       y       -       -       smtpd\n"
 
 
-def gather(release="debian12", reader=None, **kwargs):
-    return facts_mod.gather(FakeCommands(release, **kwargs), reader or FakeReader())
+def gather(release="debian12", reader=None, forwarding_recipients=False, **kwargs):
+    return facts_mod.gather(FakeCommands(release, **kwargs), reader or FakeReader(),
+                            forwarding_recipients=forwarding_recipients)
 
 
 def ids(facts, service=None):
@@ -229,6 +230,18 @@ def test_forwarding_offsite_without_stricter_checks():
     assert facts["forwarding"]["aliases"]["offsite_examples"] == ["alice -> bob@ext.test"]
     assert facts["forwarding"]["forward_files"]["offsite"] == 1
     assert "3" not in find(facts, "forwarding-without-strict-entry")["message"].split()[0]
+
+
+def test_forwarding_recipients_are_listed_in_full_only_when_asked():
+    reader = FakeReader(forwards={"carol": "carol@elsewhere.test\n"})
+    tables = {"hash:/etc/aliases": "alice: bob@ext.test\n"}
+    assert "recipients" not in gather(reader=reader, tables=tables)["forwarding"]
+    recipients = gather(reader=reader, tables=tables, forwarding_recipients=True)["forwarding"]["recipients"]
+    # The recorded host answers for its own name only (mydestination).
+    assert "alice@capture-deb12.lab.test" in recipients["forwarded"]
+    assert "carol@capture-deb12.lab.test" in recipients["forwarded"]
+    assert not any(a.endswith("@localhost") for a in recipients["forwarded"])
+    assert recipients["one_to_one_virtual"] == []
 
 
 def test_forwarding_with_an_access_class_at_rcpt_is_not_reported():

@@ -34,6 +34,20 @@ def test_forwarding_summary_counts_offsite_and_one_to_one():
     assert summary["offsite_examples"] == ["alice -> bob@ext.test", "team -> dan@ext.test"]
 
 
+def test_offsite_recipients_lists_every_address_and_the_one_to_one_ones():
+    entries = inventory.parse_alias_listing(ALIASES_LISTING) + [("eve", ["eve@ext.test", "eve@example.test"])]
+    forwarded, one_to_one = inventory.offsite_recipients(entries, HANDLED, local_domains=["example.test", "mx.test"])
+    assert forwarded == ["alice@example.test", "alice@mx.test", "team@example.test", "team@mx.test",
+                         "eve@example.test", "eve@mx.test"]
+    assert one_to_one == ["alice@example.test", "alice@mx.test"]
+
+
+def test_offsite_recipients_keep_virtual_addresses_and_skip_catch_alls():
+    entries = inventory.parse_map_listing(
+        "@virt.test\tdan@ext.test\nDave@example.test dan@ext.test\nkeep@example.test carol\n")
+    assert inventory.offsite_recipients(entries, HANDLED) == (["dave@example.test"], ["dave@example.test"])
+
+
 def test_examples_are_capped():
     entries = [("u%d" % i, ["u%d@ext.test" % i]) for i in range(50)]
     summary = inventory.forwarding_summary(entries, HANDLED, 3)

@@ -403,20 +403,42 @@ FORWARDING = {"recipients_table": "hash:/etc/postfix/forwarding_recipients",
 
 
 def test_forwarding_recipients_get_a_stricter_class_selected_after_the_guard():
-    result = build(forwarding=dict(FORWARDING, recipients=["Carol@example.test"], verify_one_to_one=True,
+    result = build(forwarding=dict(FORWARDING, recipients=["Carol@example.test", "alice@"],
                                    dnsbls=[{"name": "b.barracudacentral.org", "filter": "127.0.0.2"}]))
     parameters = result["parameters"]
     assert parameters["smtpd_restriction_classes"] == "forwarding_recipients"
     assert parameters["forwarding_recipients"] == (
         "reject_rbl_client b.barracudacentral.org=127.0.0.2, "
-        "check_policy_service { unix:private/policyd-spf, timeout=10s, default_action=DUNNO }, "
-        "reject_unverified_recipient")
-    assert result["tables"]["/etc/postfix/forwarding_recipients"] == "carol@example.test forwarding_recipients\n"
+        "check_policy_service { unix:private/policyd-spf, timeout=10s, default_action=DUNNO }")
+    assert result["tables"]["/etc/postfix/forwarding_recipients"] == (
+        "carol@example.test forwarding_recipients\nalice@ forwarding_recipients\n")
     recipient = texts(result, "recipient")
     assert recipient.index("reject_unauth_destination") < \
         recipient.index("check_recipient_access hash:/etc/postfix/forwarding_recipients")
+    assert "unverified_recipient_reject_code" not in parameters
+
+
+def test_one_to_one_aliases_get_the_class_plus_verification_of_the_remote_address():
+    result = build(forwarding=dict(FORWARDING, recipients=["carol@example.test", "dave@example.test"],
+                                   verify_recipients=["Dave@example.test"]))
+    parameters = result["parameters"]
+    assert parameters["smtpd_restriction_classes"] == "forwarding_recipients, forwarding_recipients_verified"
+    assert parameters["forwarding_recipients_verified"] == (
+        parameters["forwarding_recipients"] + ", reject_unverified_recipient")
+    assert result["tables"]["/etc/postfix/forwarding_recipients"] == (
+        "carol@example.test forwarding_recipients\ndave@example.test forwarding_recipients_verified\n")
     assert parameters["unverified_recipient_reject_code"] == "550"
     assert parameters["unverified_recipient_defer_code"] == "450"
+
+
+def test_verification_alone_needs_no_other_check_but_plain_recipients_do():
+    result = build(profile="strict", forwarding={"recipients_table": "hash:/etc/postfix/fwd",
+                                                 "verify_recipients": ["dave@example.test"]})
+    assert result["parameters"]["smtpd_restriction_classes"] == "forwarding_recipients_verified"
+    assert result["parameters"]["forwarding_recipients_verified"] == "reject_unverified_recipient"
+    refused("get nothing stricter", forwarding={"recipients_table": "hash:/etc/postfix/fwd",
+                                                "recipients": ["carol@example.test"],
+                                                "verify_recipients": ["dave@example.test"]})
 
 
 def test_forwarding_class_never_permits():
@@ -648,7 +670,7 @@ def test_a_rich_intent_leaves_no_finding():
         dnsbls=[ZEN, DBL, {"name": "ips.backscatterer.org", "type": "null_sender_client", "filter": "127.0.0.2"}],
         policy_services=[policy(stage="end_of_data", applies_to_authenticated=True),
                          policy(name="grey", endpoint="inet:127.0.0.1:10023", default_action="451 4.7.1 later")],
-        forwarding=dict(FORWARDING, verify_one_to_one=True),
+        forwarding=dict(FORWARDING, recipients=["alice@"], verify_recipients=["dave@example.test"]),
         relay_domains=["relay.example.test"], relay_recipient_verification=True)
     assert result["findings"] == []
     assert json.loads(json.dumps(result)) == result
@@ -750,7 +772,7 @@ def intents(draw, valid_only=False):
                                 "spf_policy": "unix:private/policyd-spf",
                                 "dnsbls": [{"name": value("dnsbl_name"), "type": "sender", "filter": value("filter")}
                                            for _i in range(draw(st.integers(0, 1)))],
-                                "verify_one_to_one": draw(st.booleans())}
+                                "verify_recipients": draw(st.sampled_from([[], ["dave@example.test"]]))}
     if draw(st.booleans()):
         intent["relay_domains"] = draw(st.lists(DOMAINS, min_size=1, max_size=2))
         intent["relay_recipient_verification"] = True

@@ -162,3 +162,35 @@ def test_relay_battery_covers_the_classic_forms():
     assert forms["quoted_local_part"] == '"relaytest@remote.test"@example.test'
     assert forms["ip_literal_percent"] == "relaytest%remote.test@[192.0.2.25]"
     assert len(forms) == 11
+
+
+@pytest.mark.parametrize("text, check", [
+    ("5.7.1 Service unavailable; Client host [10.88.0.7] blocked using bl.lab.test", "dnsbl:bl.lab.test"),
+    ("5.7.1 Service unavailable; Sender address [x@spam.test] blocked using dbl.lab.test; listed",
+     "dnsbl:dbl.lab.test"),
+    ("5.7.25 Client host rejected: cannot find your reverse hostname, [10.88.0.7]", "reverse_client_hostname"),
+    ("5.5.2 <bogus>: Helo command rejected: need fully-qualified hostname", "helo_not_fqdn"),
+    ("5.7.23 <alice@example.test>: Recipient address rejected: Message rejected due to: SPF fail - "
+     "not authorized.", "spf"),
+    ("5.1.1 <nobody@example.test>: Recipient address rejected: User unknown in local recipient table",
+     "local_recipient_table"),
+    ("5.1.1 <x@relay.test>: Recipient address rejected: User unknown in relay recipient table",
+     "relay_recipient_table"),
+    ("5.1.1 <gone@example.test>: Recipient address rejected: undeliverable address: host ext.lab.test said: "
+     "550 5.1.1 User unknown", "recipient_verification"),
+    ("5.7.1 <x@elsewhere.test>: Relay access denied", "relay_denied"),
+    ("5.7.1 <postmaster@example.test>: Sender address rejected: Access denied", "sender_access"),
+    ("4.7.1 <u1@example.test>: Sender address rejected: hourly message quota of 5 reached", "rate_limit"),
+    ("2.0.0 Ok", None),
+    ("", None),
+])
+def test_refusing_check_names_the_check_from_postfixs_reply(text, check):
+    assert smtp.refusing_check(text) == check
+
+
+def test_deciding_reply_is_the_first_refusal_else_the_last_reply():
+    accepted = [{"stage": "connect", "code": 220, "text": "hi"}, {"stage": "data", "code": 250, "text": "queued"}]
+    assert smtp.deciding_reply(accepted)["text"] == "queued"
+    refused = accepted[:1] + [{"stage": "mail", "code": 553, "text": "no"}, {"stage": "rcpt", "code": 503, "text": "x"}]
+    assert smtp.deciding_reply(refused)["code"] == 553
+    assert smtp.deciding_reply([]) is None
