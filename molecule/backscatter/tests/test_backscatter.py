@@ -1,0 +1,72 @@
+"""mx1 hardened by playbooks/harden.yml emits no backscatter.
+
+The traffic is the baseline scenario's, where stock Postfix accepts the
+same forged messages and bounces them to victim; here each one must be
+refused during the SMTP session, the spammer's by cheap checks and the
+clean client's forged mail to forwarding recipients by SPF, while clean
+mail still arrives.
+"""
+
+import functools
+import pathlib
+import sys
+
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "shared"))
+
+import backscatter_lab  # noqa: E402  pylint: disable=wrong-import-position
+
+FORGED = ["forged-unknown_user", "forged-forward", "forged-virtual_alias", "forged-unknown_relay"]
+# Checks that cost no more than a local table or a DNS lookup of the client.
+CHEAP = {"helo_not_fqdn", "helo_invalid", "reverse_client_hostname", "dnsbl:bl.lab.test",
+         "local_recipient_table", "relay_recipient_table", "virtual_alias_table"}
+
+
+@functools.lru_cache(maxsize=None)
+def record():
+    return backscatter_lab.send_traffic("bs-")
+
+
+def row(client, case):
+    return backscatter_lab.rows_by_case(record())[(client, case)]
+
+
+@pytest.mark.parametrize("case", FORGED)
+def test_forged_mail_from_the_spammer_is_refused_in_the_session_by_a_cheap_check(case):
+    result = row("spammer", case)
+    assert result["outcome"] == "rejected_at_rcpt", result
+    assert result["refused_by"] in CHEAP, result
+
+
+@pytest.mark.parametrize("case, check", [
+    ("forged-unknown_user", "local_recipient_table"),
+    ("forged-unknown_relay", "relay_recipient_table"),
+    ("forged-forward", "spf"),
+    ("forged-virtual_alias", "spf"),
+])
+def test_forged_mail_from_a_clean_client_is_refused_by_the_check_for_its_recipient(case, check):
+    result = row("legit", case)
+    assert result["outcome"] == "rejected_at_rcpt", result
+    assert result["reply"].startswith("5"), result
+    assert result["refused_by"] == check, result
+
+
+def test_victim_received_no_bounce():
+    assert backscatter_lab.bounces_to_victim(record()) == []
+
+
+def test_mx1_queue_holds_no_bounce():
+    assert backscatter_lab.queued_bounces(record(), "mx1") == 0
+
+
+@pytest.mark.parametrize("case, mailbox", [
+    ("clean-mailbox", "mx1:carol"),
+    ("clean-forward", "ext:bob"),
+    ("clean-virtual_alias", "ext:dan"),
+    ("clean-known_relay", "ext:known"),
+])
+def test_clean_mail_arrives(case, mailbox):
+    result = row("legit", case)
+    assert result["outcome"] == "accepted", result
+    assert result["delivered"] == [mailbox], result
