@@ -1,51 +1,61 @@
 #!/usr/bin/env bash
-# The audit, shown on one lab host: boot a Debian 12 container, install stock
-# Postfix, seed it with risky settings (an open relay through a master.cf
-# override, relay domains without recipient tables, a catch-all, queued
-# bounces to forged senders, ...), run `ansible-playbook mailguard.postfix.audit`
-# against it and print the fleet summary.
+# Backscatter before and after: boot the backscatter lab with stock Debian
+# Postfix on mx1 (the `baseline` scenario's lab: DNS, mx1, a remote provider
+# ext, victim, a spammer and a clean client), send forged and clean mail and
+# show the bounces that reach victim; harden mx1 with
+# `ansible-playbook mailguard.postfix.harden`; send the same traffic again and
+# print, per case, what happened before, what happens now, and mx1's reply.
 #
 # Run through `make demo`, which provides the venv, the images, the collection
-# path and the podman settings this machine needs. DEMO_KEEP=1 leaves the
-# container running for a closer look (remove it with `podman rm -f NAME`).
+# path and the podman settings this machine needs. It uses the container
+# names of the `baseline` scenario, so it does not run beside `make test`.
+# DEMO_KEEP=1 leaves the lab running for a closer look; remove it with
+# `MOLECULE_EPHEMERAL_DIRECTORY=.build/demo/molecule molecule destroy -s baseline`.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="$root/.venv/bin"
-image="${MAILGUARD_IMAGE_PREFIX:-localhost/mailguard-debian}:12"
-name=mailguard-demo-mx
-report="$root/.build/demo/audit-report"
-work=$(mktemp -d)
+out="$root/.build/demo"
+export MOLECULE_EPHEMERAL_DIRECTORY="$out/molecule"
+inventory="$MOLECULE_EPHEMERAL_DIRECTORY/inventory"
+report="$root/molecule/shared/backscatter_report.py"
+traffic="$root/molecule/shared/backscatter-traffic.yml"
+
+cd "$root"
+mkdir -p "$out"
 
 cleanup() {
-  rm -rf "$work"
   if [ "${DEMO_KEEP:-0}" != 1 ]; then
-    podman rm -f "$name" >/dev/null 2>&1 || true
+    echo "==> removing the lab"
+    "$bin/molecule" destroy -s baseline >/dev/null 2>&1 || true
   fi
 }
 trap cleanup EXIT
 
-podman rm -f "$name" >/dev/null 2>&1 || true
-echo "==> booting $name from $image"
-podman run -d --name "$name" --hostname mx.example.test --systemd=always "$image" /lib/systemd/systemd >/dev/null
+send() {
+  "$bin/ansible-playbook" -i "$inventory" "$traffic" -e lab_prefix=base- \
+    -e lab_run_id="$1" -e lab_traffic_record="$out/$1.json" >"$out/$1.log" \
+    || { echo "the lab traffic failed; see $out/$1.log" >&2; exit 1; }
+}
 
-cat >"$work/inventory.ini" <<EOF
-[mail]
-$name ansible_connection=containers.podman.podman ansible_python_interpreter=/usr/bin/python3
-EOF
+echo "==> booting the backscatter lab with stock Postfix on mx1 (a few minutes)"
+"$bin/molecule" destroy -s baseline >/dev/null 2>&1 || true
+"$bin/molecule" create -s baseline >"$out/create.log" 2>&1 \
+  || { echo "the lab did not come up; see $out/create.log" >&2; exit 1; }
 
-echo "==> installing stock Postfix and seeding risky settings (about a minute)"
-ANSIBLE_STDOUT_CALLBACK=ansible.builtin.null \
-  "$bin/ansible-playbook" -i "$work/inventory.ini" "$root/molecule/shared/seed.yml" \
-  -e lab_postfix_mailname=mx.example.test >/dev/null
-
-echo "==> ansible-playbook mailguard.postfix.audit"
-rm -rf "$report"
-"$bin/ansible-playbook" -i "$work/inventory.ini" mailguard.postfix.audit \
-  -e audit_report_dir="$report"
-
+echo "==> sending forged and clean mail to stock mx1"
+send before
+"$bin/python" "$report" "$out/before.json"
 echo
-echo "==> $report/summary.md"
-cat "$report/summary.md"
+
+echo "==> ansible-playbook mailguard.postfix.harden -e harden_hosts=mx"
+"$bin/ansible-playbook" -i "$inventory" mailguard.postfix.harden -e harden_hosts=mx >"$out/harden.log" \
+  || { echo "hardening failed; see $out/harden.log" >&2; exit 1; }
+tail -n 4 "$out/harden.log"
+
+echo "==> sending the same mail to hardened mx1"
+send after
 echo
-echo "The same report as a page: $report/summary.html"
+"$bin/python" "$report" "$out/before.json" "$out/after.json"
+echo
+echo "Records: $out/before.json, $out/after.json"
