@@ -254,7 +254,7 @@ def _forwarding(cmds, reader, values, domains, max_examples, unreadable, local_d
     if local_domains is not None:
         # Every address, not examples: a restriction table lists them all.
         local_entries = alias_entries + forward_entries
-        forwarded, _ = inventory.offsite_recipients(local_entries, domains, parent, local_domains)
+        forwarded, _unused = inventory.offsite_recipients(local_entries, domains, parent, local_domains)
         virtual, one_to_one = inventory.offsite_recipients(virtual_entries, domains, parent)
         result["recipients"] = {
             "forwarded": forwarded + [a for a in virtual if a not in forwarded],

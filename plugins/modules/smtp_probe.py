@@ -97,7 +97,7 @@ options:
         description: Send DATA with a short test message when a recipient was accepted (for labs).
         type: bool
         default: false
-      message:
+      data:
         description:
           - The message to send with O(cases[].deliver), headers and body as in RFC 5322, lines
             separated by newlines. Default, a short test message naming the case.
@@ -328,7 +328,7 @@ def main():
                 expect=dict(type="str", default="reject", choices=list(smtp.EXPECTATIONS)),
                 expect_class=dict(type="str", choices=["4xx", "5xx"]),
                 deliver=dict(type="bool", default=False),
-                message=dict(type="str"),
+                data=dict(type="str"),
             )),
             presets=dict(type="list", elements="str", default=[], choices=[
                 "forged_sender_unknown_recipient", "open_relay", "own_domain_sender", "forwarding_recipient"]),
@@ -354,7 +354,7 @@ def main():
             module.fail_json(msg="case %s has no rcpt_to" % case["name"])
     try:
         cases = [smtp.ProbeCase(c["name"], c["mail_from"], c["rcpt_to"], c["expect"], c["expect_class"],
-                                c["deliver"], _crlf(c["message"])) for c in params["cases"]]
+                                c["deliver"], _crlf(c["data"])) for c in params["cases"]]
         cases.extend(preset_cases(params["presets"], params["preset_options"] or {}))
     except ValueError as exc:
         module.fail_json(msg=str(exc))
