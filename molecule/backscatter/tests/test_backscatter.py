@@ -17,7 +17,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "shared"))
 
 import backscatter_lab  # noqa: E402  pylint: disable=wrong-import-position
 
-FORGED = ["forged-unknown_user", "forged-forward", "forged-virtual_alias", "forged-unknown_relay"]
+FORGED = ["forged-unknown_user", "forged-forward", "forged-virtual_alias", "forged-unknown_relay",
+          "forged-stale_alias"]
 # Checks that cost no more than a local table or a DNS lookup of the client.
 CHEAP = {"helo_not_fqdn", "helo_invalid", "reverse_client_hostname", "dnsbl:bl.lab.test",
          "local_recipient_table", "relay_recipient_table", "virtual_alias_table"}
@@ -50,6 +51,15 @@ def test_forged_mail_from_a_clean_client_is_refused_by_the_check_for_its_recipie
     assert result["outcome"] == "rejected_at_rcpt", result
     assert result["reply"].startswith("5"), result
     assert result["refused_by"] == check, result
+
+
+def test_forged_mail_to_an_alias_whose_target_is_gone_is_refused_by_verification():
+    # The forged domain publishes no SPF, so only the remote provider can
+    # tell: reject_unverified_recipient asks it before mx1 accepts. Under
+    # load the first answer may be the 450 "verification in progress".
+    result = row("legit", "forged-stale_alias")
+    assert result["outcome"] == "rejected_at_rcpt", result
+    assert result["refused_by"] == "recipient_verification", result
 
 
 def test_victim_received_no_bounce():

@@ -29,7 +29,8 @@ def row(client, case):
 
 
 @pytest.mark.parametrize("client", CLIENTS)
-@pytest.mark.parametrize("case", ["forged-forward", "forged-virtual_alias", "forged-unknown_relay"])
+@pytest.mark.parametrize("case", ["forged-forward", "forged-virtual_alias", "forged-unknown_relay",
+                                  "forged-stale_alias"])
 def test_stock_accepts_forged_mail_and_bounces_it_to_the_forged_sender(client, case):
     result = row(client, case)
     assert result["outcome"] == "accepted", result
@@ -47,8 +48,8 @@ def test_stock_already_refuses_unknown_local_users(client):
 
 
 def test_victim_received_the_bounces():
-    # Three cases from each of two clients.
-    assert len(backscatter_lab.bounces_to_victim(record())) == 6
+    # Four cases from each of two clients.
+    assert len(backscatter_lab.bounces_to_victim(record())) == 8
 
 
 @pytest.mark.parametrize("case, mailbox", [
