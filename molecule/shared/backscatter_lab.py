@@ -36,7 +36,7 @@ def send_traffic(prefix):
 
 
 def rows_by_case(record):
-    return dict(((r["client"], r["case"]), r) for r in backscatter_report.rows(record))
+    return dict(((r["mx"], r["client"], r["case"]), r) for r in backscatter_report.rows(record))
 
 
 bounces_to_victim = backscatter_report.bounces_to_victim

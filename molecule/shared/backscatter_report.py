@@ -28,11 +28,15 @@ def split_mbox(text):
     return messages
 
 
-def _tag(client, case, run):
-    return "case=%s-%s run=%s" % (client, case, run)
+def _tag(mx, client, case, run):
+    return "case=%s-%s-%s run=%s" % (mx, client, case, run)
 
 
-def queued_bounces(record, host="mx1"):
+def hosts_under_test(record):
+    return sorted(set(mx for by_mx in record["probes"].values() for mx in by_mx))
+
+
+def queued_bounces(record, host):
     """Null-sender messages still in a host's queue (postqueue -j lines)."""
     count = 0
     for line in (record["queues"].get(host) or "").splitlines():
@@ -49,34 +53,39 @@ def bounces_to_victim(record):
 
 
 def rows(record):
-    """One row per message sent: client, case, SMTP outcome, reply, refusing check, fate."""
+    """One row per message sent: host under test, client, case, SMTP outcome, reply, refusing check, fate."""
     run = record["run"]
     boxes = dict((name, split_mbox(text)) for name, text in record["mailboxes"].items())
+    bounces = bounces_to_victim(record)
     result = []
-    for client in sorted(record["probes"]):
-        for case in record["probes"][client] or []:
-            tag = _tag(client, case["name"], run)
-            delivered = [name for name, messages in boxes.items()
-                         if any(tag in text and sender != "MAILER-DAEMON" for sender, text in messages)]
-            bounced = any(tag in text for text in bounces_to_victim(record))
-            if case["outcome"].startswith("rejected_at_") or case["outcome"].startswith("error:"):
-                fate = "refused in the session" if case["outcome"].startswith("rejected_at_") else "probe error"
-            elif bounced:
-                fate = "bounced to victim"
-            elif delivered:
-                fate = "delivered to " + ", ".join(sorted(delivered))
-            else:
-                fate = "accepted, not delivered"
-            result.append({
-                "client": client,
-                "case": case["name"],
-                "outcome": case["outcome"],
-                "reply": case.get("reply", ""),
-                "refused_by": case.get("refused_by"),
-                "fate": fate,
-                "bounced": bounced,
-                "delivered": delivered,
-            })
+    for mx in hosts_under_test(record):
+        for client in sorted(record["probes"]):
+            for case in record["probes"][client].get(mx) or []:
+                tag = _tag(mx, client, case["name"], run)
+                delivered = [name for name, messages in boxes.items()
+                             if any(tag in text and sender != "MAILER-DAEMON" for sender, text in messages)]
+                bounced = any(tag in text for text in bounces)
+                if case["outcome"].startswith("rejected_at_"):
+                    fate = "refused in the session"
+                elif case["outcome"].startswith("error:"):
+                    fate = "probe error"
+                elif bounced:
+                    fate = "bounced to victim"
+                elif delivered:
+                    fate = "delivered to " + ", ".join(sorted(delivered))
+                else:
+                    fate = "accepted, not delivered"
+                result.append({
+                    "mx": mx,
+                    "client": client,
+                    "case": case["name"],
+                    "outcome": case["outcome"],
+                    "reply": case.get("reply", ""),
+                    "refused_by": case.get("refused_by"),
+                    "fate": fate,
+                    "bounced": bounced,
+                    "delivered": delivered,
+                })
     return result
 
 
@@ -84,12 +93,12 @@ def table(before, after=None):
     """A text table: per case what happened before and, given `after`, what happens now."""
     lines = []
     before_rows = rows(before)
-    after_rows = dict(((r["client"], r["case"]), r) for r in rows(after)) if after else {}
-    header = ["client", "case", "stock mx1" if after else "mx1"] + (["hardened mx1", "reply now"] if after else ["reply"])
+    after_rows = dict(((r["mx"], r["client"], r["case"]), r) for r in rows(after)) if after else {}
+    header = ["host", "client", "case", "stock" if after else "result"] + (["hardened", "reply now"] if after else ["reply"])
     body = []
     for row in before_rows:
-        now = after_rows.get((row["client"], row["case"]))
-        cells = [row["client"], row["case"], _fate(row)]
+        now = after_rows.get((row["mx"], row["client"], row["case"]))
+        cells = [row["mx"], row["client"], row["case"], _fate(row)]
         if after:
             cells += [_fate(now) if now else "-", _short(now["reply"]) if now else "-"]
         else:

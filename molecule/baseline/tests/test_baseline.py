@@ -1,4 +1,4 @@
-"""Stock Debian Postfix on mx1 does emit backscatter.
+"""Stock Debian Postfix (mx1: Debian 12, mx2: Debian 13) does emit backscatter.
 
 The same traffic as scenario `backscatter`, with mx1 as Debian's package and
 an operator's forward, virtual alias and relay domain leave it: forged mail
@@ -16,6 +16,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "shared"))
 
 import backscatter_lab  # noqa: E402  pylint: disable=wrong-import-position
 
+MX = ["mx1", "mx2"]
 CLIENTS = ["spammer", "legit"]
 
 
@@ -24,41 +25,44 @@ def record():
     return backscatter_lab.send_traffic("base-")
 
 
-def row(client, case):
-    return backscatter_lab.rows_by_case(record())[(client, case)]
+def row(mx, client, case):
+    return backscatter_lab.rows_by_case(record())[(mx, client, case)]
 
 
 @pytest.mark.parametrize("client", CLIENTS)
 @pytest.mark.parametrize("case", ["forged-forward", "forged-virtual_alias", "forged-unknown_relay",
                                   "forged-stale_alias"])
-def test_stock_accepts_forged_mail_and_bounces_it_to_the_forged_sender(client, case):
-    result = row(client, case)
+@pytest.mark.parametrize("mx", MX)
+def test_stock_accepts_forged_mail_and_bounces_it_to_the_forged_sender(mx, client, case):
+    result = row(mx, client, case)
     assert result["outcome"] == "accepted", result
     assert result["bounced"], result
 
 
 @pytest.mark.parametrize("client", CLIENTS)
-def test_stock_already_refuses_unknown_local_users(client):
+@pytest.mark.parametrize("mx", MX)
+def test_stock_already_refuses_unknown_local_users(mx, client):
     # Stock Debian validates local recipients (local_recipient_maps), so this
     # case produces no backscatter there; the hardened scenario checks it
     # all the same.
-    result = row(client, "forged-unknown_user")
+    result = row(mx, client, "forged-unknown_user")
     assert result["outcome"] == "rejected_at_rcpt", result
     assert result["refused_by"] == "local_recipient_table", result
 
 
 def test_victim_received_the_bounces():
-    # Four cases from each of two clients.
-    assert len(backscatter_lab.bounces_to_victim(record())) == 8
+    # Four cases from each of two clients, on each of two hosts.
+    assert len(backscatter_lab.bounces_to_victim(record())) == 16
 
 
+@pytest.mark.parametrize("mx", MX)
 @pytest.mark.parametrize("case, mailbox", [
-    ("clean-mailbox", "mx1:carol"),
+    ("clean-mailbox", "{mx}:carol"),
     ("clean-forward", "ext:bob"),
     ("clean-virtual_alias", "ext:dan"),
     ("clean-known_relay", "ext:known"),
 ])
-def test_clean_mail_arrives_on_stock_too(case, mailbox):
-    result = row("legit", case)
+def test_clean_mail_arrives_on_stock_too(mx, case, mailbox):
+    result = row(mx, "legit", case)
     assert result["outcome"] == "accepted", result
-    assert result["delivered"] == [mailbox], result
+    assert result["delivered"] == [mailbox.format(mx=mx)], result
