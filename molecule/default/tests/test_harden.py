@@ -177,15 +177,16 @@ def _checksums(names):
 def test_check_mode_on_an_unhardened_host_lists_changes_and_changes_nothing():
     twins = [stock(r) for r in RELEASES]
     before = _checksums(twins)
-    # With submission on as well: the Debian 12 twin gets an operator's
-    # submission service first, not chrooted (no reload; the line goes again
-    # below), the Debian 13 twin has none.
+    # With submission and postscreen on as well: the Debian 12 twin gets an
+    # operator's submission service first, not chrooted (no reload; the line
+    # goes again below), the Debian 13 twin has none.
     operator = host(stock("deb12"))
     operator.check_output("postconf -M 'submission/inet=submission inet n - n - - smtpd "
                           "-o syslog_name=postfix/submission'")
     try:
         during = _checksums(twins)
-        result = _playbook(["--check", "--diff", "-e", json.dumps({"harden_submission": SUBMISSION})], twins)
+        result = _playbook(["--check", "--diff", "-e", json.dumps({"harden_submission": SUBMISSION,
+                                                                   "harden_postscreen": True})], twins)
         after = _checksums(twins)
     finally:
         operator.check_output("postconf -MX submission/inet")
@@ -206,6 +207,13 @@ def test_check_mode_on_an_unhardened_host_lists_changes_and_changes_nothing():
     # A new one would get Debian's fields.
     added = diffs[stock("deb13")]
     assert "+submission inet n - y - - smtpd\n+  -o smtpd_tls_security_level=encrypt" in added, added
+    # postscreen would take port 25, with Debian's lines for its helpers;
+    # nothing is recorded, since nothing was changed.
+    for release in RELEASES:
+        diff = diffs[stock(release)]
+        assert "-smtp inet n - y - - smtpd\n" in diff and "+smtp inet n - y - 1 postscreen\n" in diff, diff
+        assert "+smtpd pass - - y - - smtpd\n" in diff, diff
+        assert not host(stock(release)).file("/var/lib/mailguard-postfix").exists
     for release in RELEASES:
         assert host(stock(release)).run("postfix status").rc == 0
 
