@@ -11,6 +11,7 @@ import functools
 import json
 import os
 import pathlib
+import re
 import shlex
 import smtplib
 import subprocess
@@ -41,12 +42,12 @@ def address(name):
     return host(name).interface("eth0").addresses[0]
 
 
-def session(name, mail_from, rcpt_to, helo=PROBE_HELO, data=None):
+def session(name, mail_from, rcpt_to, helo=PROBE_HELO, data=None, port=25):
     """One SMTP session; returns the replies by stage. Addresses go out verbatim."""
     replies = {}
     client = smtplib.SMTP(timeout=20)
     try:
-        replies["connect"] = client.connect(address(name), 25)
+        replies["connect"] = client.connect(address(name), port)
         replies["helo"] = client.ehlo(helo)
         replies["mail"] = client.docmd("MAIL", "FROM:<%s>" % mail_from)
         replies["rcpt"] = client.docmd("RCPT", "TO:<%s>" % rcpt_to)
@@ -174,17 +175,65 @@ def _checksums(names):
 
 
 def test_check_mode_on_an_unhardened_host_lists_changes_and_changes_nothing():
-    before = _checksums([stock(r) for r in RELEASES])
-    result = _playbook(["--check", "--diff"], [stock(r) for r in RELEASES])
+    twins = [stock(r) for r in RELEASES]
+    before = _checksums(twins)
+    # With submission and postscreen on as well: the Debian 12 twin gets an
+    # operator's submission service first, not chrooted (no reload; the line
+    # goes again below), the Debian 13 twin has none.
+    operator = host(stock("deb12"))
+    operator.check_output("postconf -M 'submission/inet=submission inet n - n - - smtpd "
+                          "-o syslog_name=postfix/submission'")
+    try:
+        during = _checksums(twins)
+        result = _playbook(["--check", "--diff", "-e", json.dumps({"harden_submission": SUBMISSION,
+                                                                   "harden_postscreen": True})], twins)
+        after = _checksums(twins)
+    finally:
+        operator.check_output("postconf -MX submission/inet")
+    assert after == during
+    assert _checksums(twins) == before
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     for release in RELEASES:
         recap = [line for line in result.stdout.splitlines() if line.startswith(stock(release) + " ")]
         assert recap and "changed=0" not in recap[0], recap
     assert "+smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination" \
         in result.stdout
-    assert _checksums([stock(r) for r in RELEASES]) == before
+    diffs = _diffs_by_host(result.stdout, "Set the main.cf parameters and master.cf services")
+    # The existing submission service would get the overrides, and keep its
+    # own master.cf fields (chroot n) and its other override.
+    kept = diffs[stock("deb12")]
+    assert "\n submission inet n - n - - smtpd\n   -o syslog_name=postfix/submission\n" in kept, kept
+    assert "+  -o smtpd_sasl_auth_enable=yes" in kept and "+submission" not in kept, kept
+    # A new one would get Debian's fields.
+    added = diffs[stock("deb13")]
+    assert "+submission inet n - y - - smtpd\n+  -o smtpd_tls_security_level=encrypt" in added, added
+    # postscreen would take port 25, with Debian's lines for its helpers;
+    # nothing is recorded, since nothing was changed.
+    for release in RELEASES:
+        diff = diffs[stock(release)]
+        assert "-smtp inet n - y - - smtpd\n" in diff and "+smtp inet n - y - 1 postscreen\n" in diff, diff
+        assert "+smtpd pass - - y - - smtpd\n" in diff, diff
+        assert not host(stock(release)).file("/var/lib/mailguard-postfix").exists
     for release in RELEASES:
         assert host(stock(release)).run("postfix status").rc == 0
+
+
+# Only "enabled": the role fills in the other submission settings.
+SUBMISSION = {"enabled": True}
+
+
+def _diffs_by_host(output, task):
+    """The --diff text each host printed for one task, by host name."""
+    chunk = output.split("TASK [mailguard.postfix.harden : %s]" % task, 1)[1].split("\nTASK [", 1)[0]
+    diffs, lines = {}, []
+    for line in chunk.splitlines():
+        match = re.match(r"^(?:changed|ok): \[([^\]]+)\]", line)
+        if match:
+            diffs[match.group(1)] = "\n".join(lines)
+            lines = []
+        else:
+            lines.append(line)
+    return diffs
 
 
 @pytest.mark.parametrize("bad_vars, expected", [
@@ -294,3 +343,135 @@ def test_a_client_on_the_blocklist_is_refused_with_the_lists_reply_filter():
     assert reply.startswith("550 5.7.1") and "blocked using bl.lab.test" in reply, reply
     # Stock Postfix asks no blocklist.
     assert _from_listed_host("twin-deb12").startswith("250")
+
+
+def test_a_service_whose_overrides_open_relaying_is_closed():
+    # Prepare gave Debian 13 and its twin a second smtpd on port 2525 with
+    # "-o mynetworks=0.0.0.0/0": every client passes permit_mynetworks.
+    rcpt = "relaytest@remote.test"
+    # The twin is an open relay on that port: anyone's mail to any domain is taken.
+    assert refusal(session(stock("deb13"), FORGED_SENDER, rcpt, port=2525)) is None
+    # The audit names the service, so the role knows what to take away.
+    findings = _facts(stock("deb13"))["findings"]
+    assert any(f["service"] == "2525/inet" and f["category"] == "relay" and f["severity"] == "critical"
+               for f in findings), findings
+    # Hardened: the service lost the overrides that opened it and falls back
+    # to main.cf's computed lists, which refuse with a 5xx.
+    stage, code, text = refusal(session(hardened("deb13"), FORGED_SENDER, rcpt, port=2525))
+    assert (stage, code // 100) == ("rcpt", 5), text
+    assert "Relay access denied" in text
+    # Its other override stays: only what opened the relay was dropped.
+    overrides = host(hardened("deb13")).check_output("postconf -P 2525/inet")
+    assert "syslog_name = postfix/open" in overrides
+    assert "mynetworks" not in overrides
+
+
+def _facts(name):
+    """ansible_facts.postfix of a lab host, read with the collection's postfix_facts."""
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
+    result = subprocess.run(["ansible", "-i", INVENTORY, name, "-m", "mailguard.postfix.postfix_facts",
+                             "-a", "gather_queue=false gather_forwarding=false"],
+                            env=env, capture_output=True, text=True, timeout=300, check=True)
+    report = json.loads(result.stdout)
+    return report["plays"][0]["tasks"][0]["hosts"][name]["ansible_facts"]["postfix"]
+
+
+def test_postfix_missing_is_installed_non_interactively():
+    # Prepare left Debian 12 without Postfix; the role installed it with the
+    # two debconf answers preseeded, so the stock setup it then hardened is
+    # Debian's "Internet Site" for the given mail name.
+    target = host(hardened("deb12"))
+    assert target.package("postfix").is_installed
+    debconf = target.check_output("debconf-show postfix")
+    assert "postfix/main_mailer_type: Internet Site" in debconf
+    assert "postfix/mailname: example.test" in debconf
+    assert target.file("/etc/mailname").content_string.strip() == "example.test"
+    assert "example.test" in target.check_output("postconf -h mydestination")
+
+
+def test_check_mode_without_postfix_says_it_would_install_and_changes_nothing():
+    # The lab DNS host has no Postfix.
+    target = host("harden-ns")
+    assert not target.package("postfix").is_installed
+    result = _playbook(["--check", "--diff"], ["harden-ns"])
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "Postfix is not installed on harden-ns: a real run would install it" in output
+    assert not target.package("postfix").is_installed
+    assert not target.file("/etc/postfix").exists
+    assert "postfix/mailname" not in target.run("debconf-show postfix").stdout
+
+
+# Only "enabled": the role fills in the other submission settings.
+SUBMISSION = {"enabled": True}
+
+
+def _diffs_by_host(output, task):
+    """The --diff text each host printed for one task, by host name."""
+    chunk = output.split("TASK [mailguard.postfix.harden : %s]" % task, 1)[1].split("\nTASK [", 1)[0]
+    diffs, lines = {}, []
+    for line in chunk.splitlines():
+        match = re.match(r"^(?:changed|ok): \[([^\]]+)\]", line)
+        if match:
+            diffs[match.group(1)] = "\n".join(lines)
+            lines = []
+        else:
+            lines.append(line)
+    return diffs
+
+
+def _postscreen_state(name):
+    target = host(name)
+    return {
+        "port25": target.check_output("postconf -M smtp/inet").split(),
+        "added": target.check_output("postconf -M smtpd/pass dnsblog/unix tlsproxy/unix"),
+        "parameters": [line for line in target.check_output("postconf -n").splitlines()
+                       if line.startswith("postscreen_")],
+        "record": target.file("/var/lib/mailguard-postfix/harden-postscreen.json").exists,
+    }
+
+
+# Last in this file: it switches postscreen on Debian 13 off and on again, and
+# leaves the host as the scenario converged it.
+def test_postscreen_turned_off_again_restores_smtpd_on_port_25():
+    name = hardened("deb13")
+    target = host(name)
+    record = "/var/lib/mailguard-postfix/harden-postscreen.json"
+    converged = _postscreen_state(name)
+    assert converged["port25"][-1] == "postscreen" and converged["record"]
+    assert _early_talker(name, source="twin-deb12").startswith("550 5.5.1")
+
+    # Without the record the postscreen looks like one an operator set up
+    # before the role: harden_postscreen false leaves it alone.
+    target.check_output("mv %s %s.aside" % (record, record))
+    try:
+        result = _playbook(["-e", json.dumps({"harden_postscreen": False})], [name])
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+        assert "this role did not put it there" in result.stdout
+        assert _postscreen_state(name)["port25"][-1] == "postscreen"
+    finally:
+        target.check_output("mv %s.aside %s" % (record, record))
+
+    # With the record: smtpd again on port 25, as Debian had it, and the
+    # services and parameters the role added are gone.
+    result = _playbook(["-e", json.dumps({"harden_postscreen": False})], [name])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    off = _postscreen_state(name)
+    assert off["port25"] == ["smtp", "inet", "n", "-", "y", "-", "-", "smtpd"]
+    assert off["added"] == "" and off["parameters"] == [] and not off["record"]
+    # smtpd, not postscreen, answers now: an early talker is hung up on
+    # (smtpd_forbid_unauth_pipelining) instead of refused with postscreen's
+    # 550 5.5.1, the listed host is refused by smtpd's own blocklist check
+    # (554) instead of postscreen's 550, and a polite client's mail goes in.
+    assert _early_talker(name, source="twin-deb12") == "disconnected"
+    reply = _from_listed_host(name)
+    assert reply.startswith("554") and "bl.lab.test" in reply, reply
+    body = "From: <friend@victim.test>\r\nTo: <carol@%s>\r\nSubject: after postscreen\r\n\r\nhi\r\n" % DOMAIN
+    assert refusal(session(name, "friend@victim.test", "carol@%s" % DOMAIN, data=body)) is None
+
+    # And on again, as the scenario converged it.
+    result = _playbook([], [name])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert _postscreen_state(name) == converged
+    assert _early_talker(name, source="twin-deb12").startswith("550 5.5.1")
