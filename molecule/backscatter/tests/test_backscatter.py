@@ -8,10 +8,13 @@ mail still arrives.
 """
 
 import functools
+import os
 import pathlib
+import smtplib
 import sys
 
 import pytest
+import testinfra
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "shared"))
 
@@ -86,3 +89,37 @@ def test_clean_mail_arrives(mx, case, mailbox):
     result = row(mx, "legit", case)
     assert result["outcome"] == "accepted", result
     assert result["delivered"] == [mailbox.format(mx=mx)], result
+
+
+@functools.lru_cache(maxsize=None)
+def lab_host(mx):
+    return testinfra.get_host("ansible://bs-%s?ansible_inventory=%s" % (mx, os.environ["MOLECULE_INVENTORY_FILE"]))
+
+
+def rcpt_reply(mx, mail_from, rcpt_to):
+    """MAIL and RCPT from the controller (published as prober.lab.test); nothing is delivered."""
+    client = smtplib.SMTP(lab_host(mx).interface("eth0").addresses[0], 25, timeout=60)
+    try:
+        client.ehlo("prober.lab.test")
+        client.docmd("MAIL", "FROM:<%s>" % mail_from)
+        return client.docmd("RCPT", "TO:<%s>" % rcpt_to)
+    finally:
+        client.rset()
+        client.quit()
+
+
+@pytest.mark.parametrize("mx", MX)
+def test_a_dead_spf_server_lets_mail_through_instead_of_stopping_it(mx):
+    # SPF is fail-open (default_action=DUNNO after a timeout): an SPF server
+    # that cannot run must not refuse or defer mail. The same probe is the
+    # twin: with the server alive it is refused for SPF.
+    forged = ("forged@victim.test", "alice@example.test")
+    code, text = rcpt_reply(mx, *forged)
+    assert code == 550 and b"SPF" in text, (code, text)
+    host = lab_host(mx)
+    host.check_output("chmod 0 /usr/bin/policyd-spf")
+    try:
+        code, text = rcpt_reply(mx, *forged)
+    finally:
+        host.check_output("chmod 0755 /usr/bin/policyd-spf")
+    assert code == 250, (code, text)
