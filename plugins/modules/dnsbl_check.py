@@ -312,7 +312,7 @@ def _health(module, resolver, lists):
     if unhealthy and "unhealthy" in module.params["fail_on"]:
         module.fail_json(**result)
     for verdict in unhealthy:
-        module.warn("blocklist %s is unhealthy: %s" % (verdict["name"], verdict["message"]))
+        module.warn("unhealthy blocklist %s" % verdict["message"])
     module.exit_json(**result)
 
 

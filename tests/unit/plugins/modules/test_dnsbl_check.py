@@ -105,7 +105,7 @@ def test_health_mode_gives_a_verdict_per_list(run_module):
     assert "failed" not in result
     assert result["healthy"] == ["bl.lab.test"] and result["unhealthy"] == ["dead.lab.test"]
     assert result["lists"][1]["problem"] == dnsbl.LISTS_EVERYTHING
-    assert len(warnings) == 1 and warnings[0].startswith("blocklist dead.lab.test is unhealthy")
+    assert len(warnings) == 1 and warnings[0].startswith("unhealthy blocklist dead.lab.test: lists 127.0.0.1")
     # Health mode needs no own address: nothing is run on the host.
     assert commands == []
 
