@@ -47,7 +47,11 @@ options:
     default: listing
   lists:
     description:
-      - The blocklists, each a zone name (an IP list with no reply filter) or a dict.
+      - The blocklists, each a zone name (an IP list with no reply filter) or a dict with C(name), the list's
+        zone; C(kind), V(ip) (default, queried with reversed addresses) or V(domain) (queried with names);
+        and C(filter), the answers that mean listed in Postfix's reply filter syntax, such as C(127.0.0.2),
+        C(127.0.0.[2..11]) or C(127.0.0.[2;4;10]). Without a filter any answer in C(127.0.0.0/8) except the
+        error codes counts as listed.
       - "Default: C(ips.backscatterer.org=127.0.0.2), C(zen.spamhaus.org=127.0.0.[2..11]),
         C(bl.spamcop.net=127.0.0.2), C(b.barracudacentral.org=127.0.0.2) (IP lists) and
         C(dbl.spamhaus.org=127.0.1.[2..99]) (a domain list). Spamhaus refuses queries that come through
