@@ -105,6 +105,8 @@ DEFAULT_LISTS = (
     {"name": "dbl.spamhaus.org", "kind": "domain", "filter": "127.0.1.[2..99]"},
 )
 
+RANDOM_PROBE = "a random name no list can have"
+
 # RFC 5782 section 5 test points: (query key, expected), per kind.
 TEST_POINTS = {
     "ip": (("127.0.0.2", True), ("127.0.0.1", False)),
@@ -428,7 +430,7 @@ def health_probes(blocklist, nonce):
     everything but its test points.
     """
     probes = [(key, expected, "RFC 5782 test point") for key, expected in TEST_POINTS[blocklist.kind]]
-    probes.append(("%s.invalid" % nonce, False, "a random name no list can have"))
+    probes.append(("%s.invalid" % nonce, False, RANDOM_PROBE))
     return probes
 
 
@@ -482,13 +484,18 @@ def check_health(resolver, blocklists, workers=8, nonce=None):
     return verdicts
 
 
+def _probe_label(probe):
+    """A test point by its key; the random name by what it is, so that messages repeat from run to run."""
+    return probe["key"] if probe["why"] != RANDOM_PROBE else "a random name below invalid"
+
+
 def judge_health(blocklist, probes):
     """The verdict on one list from its probe results (see check_health)."""
     problems = []
     failed = [p for p in probes if p["outcome"] in FAILED_OUTCOMES]
     if failed:
-        problems.append((NO_ANSWER, "no usable answer for %s" % "; ".join(
-            "%s (%s)" % (p["key"], p["error"]) for p in failed)))
+        problems.append((NO_ANSWER, "no usable answer to %d of %d queries (%s): %s" % (
+            len(failed), len(probes), ", ".join(_probe_label(p) for p in failed), failed[0]["error"])))
     error_answers = [p for p in probes if p["status"] == ERROR and p["outcome"] == ANSWER
                      and any(_in_network(code, ERROR_NETWORK) for code in p["codes"])]
     if error_answers:
@@ -500,7 +507,7 @@ def judge_health(blocklist, probes):
     if wrongly_listed:
         problems.append((LISTS_EVERYTHING, "lists %s (%s), which no list may list: it answers \"listed\" "
                          "for everything, as dead lists do, and would refuse every client" % (
-                             " and ".join(p["key"] for p in wrongly_listed),
+                             " and ".join(_probe_label(p) for p in wrongly_listed),
                              ", ".join(sorted(set(c for p in wrongly_listed for c in p["codes"]))))))
     for probe in probes:
         if probe["expect"] != LISTED or probe["status"] == LISTED:

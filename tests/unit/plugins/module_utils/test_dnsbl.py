@@ -445,3 +445,13 @@ def test_the_dnspython_resolver_sees_every_rcode_as_it_is(loopback_resolver, lab
 def test_a_nameserver_that_is_no_address_is_refused():
     with pytest.raises(dnsbl.DnsblError, match="not an IP address"):
         dnsbl.DnsPythonResolver(["ns.example.org"])
+
+
+def test_health_messages_are_the_same_from_run_to_run():
+    resolver = FakeResolver(everything={"dead.lab.test": ["127.0.0.2"]}, failing={"gone.lab.test": dnsbl.TIMEOUT})
+    lists = [dnsbl.Blocklist("dead.lab.test", "ip", "127.0.0.2"), dnsbl.Blocklist("gone.lab.test", "ip", "127.0.0.2")]
+    first = [v["message"] for v in dnsbl.check_health(resolver, lists)]
+    second = [v["message"] for v in dnsbl.check_health(resolver, lists)]
+    assert first == second
+    assert "lists 127.0.0.1 and a random name below invalid (127.0.0.2)" in first[0]
+    assert "no usable answer to 3 of 3 queries" in first[1]
