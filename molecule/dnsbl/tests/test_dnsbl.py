@@ -18,7 +18,6 @@ import pathlib
 import smtplib
 import subprocess
 
-import pytest
 import testinfra
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
