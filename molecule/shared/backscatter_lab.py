@@ -35,6 +35,22 @@ def send_traffic(prefix):
     return data
 
 
+# Where each clean message from legit must end up; {mx} is the host it was sent to.
+MX = ["mx1", "mx2"]
+CLEAN_MAIL = [
+    ("clean-mailbox", "{mx}:carol"),
+    ("clean-forward", "ext:bob"),
+    ("clean-virtual_alias", "ext:dan"),
+    ("clean-known_relay", "ext:known"),
+]
+
+
+def assert_clean_mail_delivered(record, mx, case, mailbox):
+    result = rows_by_case(record)[(mx, "legit", case)]
+    assert result["outcome"] == "accepted", result
+    assert result["delivered"] == [mailbox.format(mx=mx)], result
+
+
 def rows_by_case(record):
     return dict(((r["mx"], r["client"], r["case"]), r) for r in backscatter_report.rows(record))
 

@@ -32,6 +32,7 @@ __metaclass__ = type
 import ipaddress
 import re
 
+from ansible_collections.mailguard.postfix.plugins.module_utils import dnsbl
 from ansible_collections.mailguard.postfix.plugins.module_utils import findings as fnd
 from ansible_collections.mailguard.postfix.plugins.module_utils import postfix_config as pc
 from ansible_collections.mailguard.postfix.plugins.module_utils import restriction_model as rm
@@ -259,25 +260,9 @@ def _domain(value, what):
     return domain
 
 
-def _filter_octets(text):
-    """``127.0.0.[2..11]`` -> list of four sets of allowed octet values."""
-    octets = []
-    for part in re.findall(r"\[[^\]]*\]|\d+", text):
-        allowed = set()
-        for item in part.strip("[]").split(";"):
-            low, _sep, high = item.partition("..")
-            low, high = int(low), int(high or low)
-            if low > high or high > 255:
-                raise ValueError(item)
-            allowed.update(range(low, high + 1))
-        octets.append(allowed)
-    return octets
-
-
 def filter_matches(reply_filter, address):
     """Whether a DNSBL reply filter accepts the reply ``address`` (dotted quad)."""
-    octets = _filter_octets(reply_filter)
-    return all(int(value) in allowed for value, allowed in zip(address.split("."), octets))
+    return dnsbl.filter_accepts(dnsbl.parse_filter(reply_filter), address)
 
 
 def _time_value(value, what):
@@ -422,10 +407,10 @@ def _dnsbl(item, where, postscreen, restrict_types=None):
                 "%s: filter %r is not a Postfix reply filter (d.d.d.d with [low..high] or [a;b] "
                 "octets, e.g. 127.0.0.[2..11])" % (label, reply_filter))
         try:
-            octets = _filter_octets(reply_filter)
-        except ValueError as exc:
-            raise IntentError("%s: filter %r has a bad range %s" % (label, reply_filter, exc))
-        if octets[0] != set([127]):
+            octets = dnsbl.parse_filter(reply_filter)
+        except dnsbl.DnsblError as exc:
+            raise IntentError("%s: %s" % (label, exc))
+        if octets[0] != frozenset([127]):
             raise IntentError("%s: filter %r must stay inside 127.0.0.0/8, where lists answer" % (label, reply_filter))
         errors = [code for code in ("127.255.255.252", "127.255.255.254", "127.255.255.255")
                   if filter_matches(reply_filter, code)]

@@ -403,22 +403,6 @@ def test_check_mode_without_postfix_says_it_would_install_and_changes_nothing():
     assert "postfix/mailname" not in target.run("debconf-show postfix").stdout
 
 
-# Only "enabled": the role fills in the other submission settings.
-SUBMISSION = {"enabled": True}
-
-
-def _diffs_by_host(output, task):
-    """The --diff text each host printed for one task, by host name."""
-    chunk = output.split("TASK [mailguard.postfix.harden : %s]" % task, 1)[1].split("\nTASK [", 1)[0]
-    diffs, lines = {}, []
-    for line in chunk.splitlines():
-        match = re.match(r"^(?:changed|ok): \[([^\]]+)\]", line)
-        if match:
-            diffs[match.group(1)] = "\n".join(lines)
-            lines = []
-        else:
-            lines.append(line)
-    return diffs
 
 
 def _postscreen_state(name):

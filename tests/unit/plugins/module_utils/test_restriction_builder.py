@@ -260,7 +260,7 @@ def test_blocklist_without_filter_is_accepted_when_allowed_on_that_entry():
 @pytest.mark.parametrize("reply_filter, match", [
     ("127.0.0.[2..11", "not a Postfix reply filter"),
     ("127.0.0", "not a Postfix reply filter"),
-    ("127.0.0.[11..2]", "bad range"),
+    ("127.0.0.[11..2]", "not a range of octets"),
     ("10.0.0.2", "inside 127.0.0.0/8"),
     ("127.[0..255].[0..255].[2..255]", "error"),
     ("127.0.0.[1..11]", "127.0.0.1"),
