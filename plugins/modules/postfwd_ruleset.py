@@ -22,7 +22,7 @@ description:
     one, fewer recipients than messages).
   - A quota that is hit gives a 4xx reply (C(450 4.7.1) by default) whose text names the quota
     and the user or client address; postfwd logs the rule and the SASL user name.
-  - The ruleset is meant for C(smtpd_end_of_data_restrictions): only at END-OF-MESSAGE does
+  - The ruleset is meant for C(smtpd_end_of_data_restrictions), because only at END-OF-MESSAGE does
     Postfix send the real C(recipient_count) and C(size). Other requests get C(DUNNO).
   - Computes only; it changes nothing. Write RV(ruleset) with M(ansible.builtin.copy) and check
     it with postfwd's own parser (C(postfwd --showconfig)) through C(validate), as the
@@ -42,7 +42,7 @@ options:
     description:
       - Per-user limits that replace the matching ones of O(user_limits) for that user; the
         other defaults still apply. A limit set to C(null) lifts that default for the user.
-      - Each item is C(user) plus limit names, e.g. C({user: alice, messages_per_hour: 500}).
+      - Each item is C(user) plus limit names, for example C(user=alice) with C(messages_per_hour=500).
     type: list
     elements: dict
     default: []
