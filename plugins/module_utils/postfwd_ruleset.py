@@ -297,4 +297,3 @@ def build(intent):
         "exempt_networks": [str(n) for _i, n in networks],
         "exempt_senders": senders,
     }
-
