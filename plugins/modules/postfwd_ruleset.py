@@ -115,6 +115,7 @@ EXAMPLES = r"""
     exempt_networks: [192.0.2.0/28]
   register: quotas
 
+# mailguard-postfwd-check is installed by the mailguard.postfix.policy_service role.
 - name: Put the ruleset live only when postfwd can read it
   ansible.builtin.copy:
     content: "{{ quotas.ruleset }}"
