@@ -345,9 +345,9 @@ def test_authenticated_relay_is_accepted_and_unauthenticated_relay_refused(relea
 # --- roles together, in either order, and bad input --------------------------------
 
 
-def _playbook(playbook, extra_args=()):
+def _playbook(playbook, extra_args=(), releases=tuple(RELEASES)):
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    command = ["ansible-playbook", "-i", INVENTORY, "-l", ",".join(limited(r) for r in RELEASES),
+    command = ["ansible-playbook", "-i", INVENTORY, "-l", ",".join(limited(r) for r in releases),
                str(SCENARIO_DIR / playbook)] + list(extra_args)
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=900, check=False)
 
@@ -393,3 +393,17 @@ def test_bad_input_fails_clearly_and_leaves_the_hosts_untouched(role, bad_vars, 
     for release in RELEASES:
         assert host(limited(release)).run("systemctl is-active postfwd").stdout.strip() == "active"
         assert host(limited(release)).run("postfix status").rc == 0
+
+
+def test_a_submission_override_that_drops_the_quotas_fails_the_role_naming_the_service():
+    # The role's own guard: stock Postfix has no quotas to lose, so no twin.
+    target = host(limited("deb12"))
+    target.run_expect([0], "postconf -P submission/inet/smtpd_end_of_data_restrictions=")
+    try:
+        result = _playbook("apply-one-role.yml", ["-e", "lab_role=mailguard.postfix.policy_service"],
+                           releases=("deb12",))
+    finally:
+        target.run_expect([0], "postconf -PX submission/inet/smtpd_end_of_data_restrictions")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "submission/inet on ratelimit-deb12 do not ask postfwd at end of data" in output, output[-3000:]
