@@ -1,0 +1,53 @@
+"""postfwd_ruleset as Ansible runs it: argument spec, no command, check mode, refusals."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import pytest
+
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.mailguard.postfix.plugins.modules import postfwd_ruleset
+
+
+@pytest.fixture
+def run_module(monkeypatch, module_exit):
+    def runner(args, check_mode=False):
+        commands = []
+        monkeypatch.setattr(basic.AnsibleModule, "run_command",
+                            lambda self, argv, **kwargs: commands.append(argv) or (0, "", ""))
+        if check_mode:
+            args = dict(args, _ansible_check_mode=True)
+        with patch_module_args(args):
+            with pytest.raises(module_exit) as exc:
+                postfwd_ruleset.main()
+        return exc.value.result, commands
+
+    return runner
+
+
+INTENT = {"user_limits": {"messages_per_hour": 20}, "user_overrides": [{"user": "u1", "messages_per_hour": 5}]}
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_renders_the_ruleset_without_running_anything(run_module, check_mode):
+    result, commands = run_module(INTENT, check_mode=check_mode)
+    assert "failed" not in result
+    assert result["changed"] is False
+    assert commands == []
+    assert "id=MG_USER_1_MESSAGES_PER_HOUR; sasl_username==u1;" in result["ruleset"]
+    assert result["user_overrides"] == {"u1": {"messages_per_hour": 5}}
+
+
+def test_a_zero_quota_fails_with_the_name_of_the_limit(run_module):
+    result, _commands = run_module({"user_limits": {"messages_per_day": 0}})
+    assert result["failed"] is True
+    assert "user_limits.messages_per_day is 0" in result["msg"]
+
+
+def test_an_unknown_option_is_stopped_by_the_argument_spec(run_module):
+    result, _commands = run_module(dict(INTENT, quotas={}))
+    assert result["failed"] is True
+    assert "quotas" in result["msg"]
