@@ -403,8 +403,6 @@ def test_check_mode_without_postfix_says_it_would_install_and_changes_nothing():
     assert "postfix/mailname" not in target.run("debconf-show postfix").stdout
 
 
-
-
 def _postscreen_state(name):
     target = host(name)
     return {
