@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Backscatter before and after: boot the backscatter lab with stock Debian
-# Postfix on mx1 (the `baseline` scenario's lab: DNS, mx1, a remote provider
-# ext, victim, a spammer and a clean client), send forged and clean mail and
-# show the bounces that reach victim; harden mx1 with
-# `ansible-playbook mailguard.postfix.harden`; send the same traffic again and
-# print, per case, what happened before, what happens now, and mx1's reply.
+# Postfix on mx1 (Debian 12) and mx2 (Debian 13) (the `baseline` scenario's
+# lab: DNS, the two hosts, a remote provider ext, victim, a spammer and a
+# clean client), send forged and clean mail and show the bounces that reach
+# victim; harden both with `ansible-playbook mailguard.postfix.harden`; send
+# the same traffic again and print, per case, what happened before, what
+# happens now, and the host's reply.
 #
 # Run through `make demo`, which provides the venv, the images, the collection
 # path and the podman settings this machine needs. It uses the container
@@ -38,12 +39,12 @@ send() {
     || { echo "the lab traffic failed; see $out/$1.log" >&2; exit 1; }
 }
 
-echo "==> booting the backscatter lab with stock Postfix on mx1 (a few minutes)"
+echo "==> booting the backscatter lab with stock Postfix on mx1 and mx2 (a few minutes)"
 "$bin/molecule" destroy -s baseline >/dev/null 2>&1 || true
 "$bin/molecule" create -s baseline >"$out/create.log" 2>&1 \
   || { echo "the lab did not come up; see $out/create.log" >&2; exit 1; }
 
-echo "==> sending forged and clean mail to stock mx1"
+echo "==> sending forged and clean mail to stock Postfix"
 send before
 "$bin/python" "$report" "$out/before.json"
 echo
@@ -53,7 +54,7 @@ echo "==> ansible-playbook mailguard.postfix.harden -e harden_hosts=mx"
   || { echo "hardening failed; see $out/harden.log" >&2; exit 1; }
 tail -n 4 "$out/harden.log"
 
-echo "==> sending the same mail to hardened mx1"
+echo "==> sending the same mail to the hardened hosts"
 send after
 echo
 "$bin/python" "$report" "$out/before.json" "$out/after.json"

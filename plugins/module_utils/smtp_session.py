@@ -109,9 +109,10 @@ _REFUSAL_TEXTS = (
     (r"Sender address rejected: Domain not found", "sender_domain_unknown"),
     (r"Recipient address rejected: need fully-qualified address", "recipient_not_fqdn"),
     (r"Recipient address rejected: Domain not found", "recipient_domain_unknown"),
+    # Address verification: the same words for both; the stage says whose.
+    (r"Recipient address rejected: (undeliverable|unverified) address", "recipient_verification"),
+    (r"Sender address rejected: (undeliverable|unverified) address", "sender_verification"),
     (r"SPF", "spf"),
-    (r"undeliverable address|Recipient address verification", "recipient_verification"),
-    (r"unverified address|Sender address verification", "sender_verification"),
     (r"User unknown in local recipient table", "local_recipient_table"),
     (r"User unknown in virtual alias table", "virtual_alias_table"),
     (r"User unknown in virtual mailbox table", "virtual_mailbox_table"),

@@ -178,6 +178,10 @@ def test_relay_battery_covers_the_classic_forms():
      "relay_recipient_table"),
     ("5.1.1 <gone@example.test>: Recipient address rejected: undeliverable address: host ext.lab.test said: "
      "550 5.1.1 User unknown", "recipient_verification"),
+    ("4.1.1 <gone@example.test>: Recipient address rejected: unverified address: Address verification in "
+     "progress", "recipient_verification"),
+    ("5.1.7 <x@nowhere.test>: Sender address rejected: undeliverable address: host mx said: 550 SPF fail",
+     "sender_verification"),
     ("5.7.1 <x@elsewhere.test>: Relay access denied", "relay_denied"),
     ("5.7.1 <postmaster@example.test>: Sender address rejected: Access denied", "sender_access"),
     ("4.7.1 <u1@example.test>: Sender address rejected: hourly message quota of 5 reached", "rate_limit"),
