@@ -181,6 +181,97 @@ def _policy_findings(service, param, entry, values, explicit):
         "(or a 4xx default action to fail closed)." % endpoint)]
 
 
+def rcpt_chain(stages, values):
+    """The lists smtpd evaluates for one RCPT command, in its order, as (stage, entry) pairs.
+
+    With ``smtpd_delay_reject = yes`` smtpd evaluates the client, HELO and
+    sender lists when the RCPT command arrives (without it, at connect, HELO
+    and MAIL: the order is the same), then the relay and the recipient list;
+    the recipient list first where ``smtpd_relay_before_recipient_restrictions``
+    is not ``yes`` (Postfix before 3.6, or a compatibility level below 3.6).
+    An unconditional ``permit`` ends its own list; an unconditional ``reject``
+    or ``defer`` ends the request, so nothing after it is listed.
+    """
+    order = ["client", "helo", "sender"]
+    if _is_yes(values.get("smtpd_relay_before_recipient_restrictions")):
+        order += ["relay", "recipient"]
+    else:
+        order += ["recipient", "relay"]
+    chain = []
+    for stage in order:
+        for entry in _stage_entries(stages, stage):
+            chain.append((stage, entry))
+            if entry["name"] == "permit":
+                break
+            if entry["name"] in ("reject", "defer"):
+                return chain
+    return chain
+
+
+def _refuses_cheaply(entry):
+    """A no-lookup or local-table entry that can refuse a request (not a permit or a final answer)."""
+    return rm.COST_RANK[entry["cost"]] <= rm.COST_RANK[rm.COST_LOCAL] \
+        and entry["action"] not in (rm.ACTION_PERMIT, rm.ACTION_MODIFIER) \
+        and entry["name"] not in ("permit", "reject", "defer")
+
+
+def chain_order_problem(chain):
+    """First (stage, expensive entry, stage, cheap entry) where a cheap refusal in a later list
+    runs after a DNS or external check, or None.
+
+    Pairs inside one list are the per-list rule's. An entry that already ran
+    earlier in the chain (the relay guard that the recipient list repeats)
+    gives the same answer again, so its repetition is not a cheap check
+    waiting behind the lookup.
+    """
+    seen = set()
+    first = None
+    for stage, entry in chain:
+        repeated = entry["text"] in seen
+        seen.add(entry["text"])
+        if first is None:
+            if entry["cost"] in (rm.COST_DNS, rm.COST_EXTERNAL) and entry["action"] != rm.ACTION_PERMIT:
+                first = (stage, entry)
+            continue
+        if stage != first[0] and not repeated and _refuses_cheaply(entry):
+            return first[0], first[1], stage, entry
+    return None
+
+
+def chain_findings(service, stages, values, overridden=None):
+    """Order across the lists of one RCPT command: a DNS or external check that smtpd runs
+    before a cheaper check of a later list, which would refuse the same request for free.
+
+    For a master.cf service (``overridden`` given) only a pair in which one of
+    the two lists is the service's own override is reported; main.cf's pairs
+    are reported once, for main.cf.
+    """
+    problem = chain_order_problem(rcpt_chain(stages, values))
+    if problem is None:
+        return []
+    expensive_stage, expensive, cheap_stage, cheap = problem
+    expensive_param = rm.STAGE_PARAMETERS[expensive_stage]
+    cheap_param = rm.STAGE_PARAMETERS[cheap_stage]
+    if overridden is not None and not overridden.intersection(
+            (expensive_param, cheap_param, "smtpd_relay_before_recipient_restrictions")):
+        return []
+    delayed = _is_yes(values.get("smtpd_delay_reject", "yes"))
+    return [finding(
+        "expensive-before-cheap", CATEGORY_ORDER, "medium", service, expensive_param,
+        "'%s' (%s) in %s runs before '%s' (%s) in %s: smtpd evaluates %s first, so every "
+        "request pays for the lookup even when the cheap check would refuse it%s." % (
+            expensive["text"], expensive["cost"], expensive_param, cheap["text"], cheap["cost"],
+            cheap_param, expensive_param,
+            ", and a slow or failing resolver turns that refusal into a 4xx" if expensive["cost"] == rm.COST_DNS
+            else ""),
+        "%sMove the DNS and policy checks of %s into smtpd_recipient_restrictions, after the "
+        "relay guard and the local-table checks; no-lookup checks (HELO and address syntax) "
+        "may stay ahead of them in smtpd_client_restrictions." % (
+            "" if delayed else "Set smtpd_delay_reject = yes (client, HELO and sender lists then run "
+            "at RCPT time, where their checks can be combined with the recipient's). ",
+            expensive_param))]
+
+
 def stage_findings(service, stages, values, explicit=None, overridden=None, label_override=False):
     """All findings that can be judged from one service's restriction lists."""
     only = None
@@ -190,6 +281,8 @@ def stage_findings(service, stages, values, explicit=None, overridden=None, labe
     if overridden is None or any(p in overridden for p in RELAY_PARAMETERS):
         results.extend(relay_findings(service, stages, label_override=label_override))
     results.extend(order_findings(service, stages, values, explicit, only_stages=only))
+    results.extend(chain_findings(service, stages, values,
+                                  overridden=None if overridden is None else set(overridden)))
     return results
 
 

@@ -269,10 +269,95 @@ def test_a_permit_that_costs_a_lookup_is_not_an_order_problem():
 
 
 def test_cheap_then_expensive_is_fine():
-    facts = gather(main={"smtpd_client_restrictions":
-                         "check_client_access hash:/etc/postfix/ca reject_rbl_client zen.spamhaus.org=127.0.0.[2..11]"})
+    facts = gather(main={"smtpd_recipient_restrictions":
+                         "permit_mynetworks reject_unauth_destination check_client_access hash:/etc/postfix/ca "
+                         "reject_rbl_client zen.spamhaus.org=127.0.0.[2..11]"})
     assert "expensive-before-cheap" not in ids(facts)
     assert "dnsbl-without-reply-filter" not in ids(facts)
+
+
+def test_a_lookup_in_the_client_list_before_the_relay_guard_is_found_across_lists():
+    # Cheap first inside the client list, but smtpd evaluates that list before
+    # the relay list, whose guard would have refused relay attempts for free.
+    facts = gather(main={"smtpd_client_restrictions":
+                         "check_client_access hash:/etc/postfix/ca reject_rbl_client zen.spamhaus.org=127.0.0.[2..11]"})
+    found = find(facts, "expensive-before-cheap")
+    assert found["parameter"] == "smtpd_client_restrictions"
+    assert "'reject_rbl_client zen.spamhaus.org=127.0.0.[2..11]' (dns) in smtpd_client_restrictions" in found["message"]
+    assert "'defer_unauth_destination' (local) in smtpd_relay_restrictions" in found["message"]
+    assert "smtpd_recipient_restrictions" in found["fix"]
+
+
+def test_the_old_strict_layout_is_found_across_lists():
+    # What the harden role wrote before one cost order across the lists: the
+    # reverse-DNS check in the client list ran before the HELO and sender
+    # syntax checks of the later lists.
+    facts = gather(main={
+        "smtpd_client_restrictions": "permit_mynetworks permit_sasl_authenticated "
+                                     "reject_unknown_reverse_client_hostname",
+        "smtpd_helo_restrictions": "permit_mynetworks permit_sasl_authenticated reject_invalid_helo_hostname "
+                                   "reject_non_fqdn_helo_hostname",
+        "smtpd_relay_restrictions": "permit_mynetworks permit_sasl_authenticated reject_unauth_destination"})
+    found = find(facts, "expensive-before-cheap")
+    assert "'reject_unknown_reverse_client_hostname' (dns) in smtpd_client_restrictions" in found["message"]
+    assert "'reject_invalid_helo_hostname' (none) in smtpd_helo_restrictions" in found["message"]
+
+
+def test_no_lookup_checks_in_the_client_list_and_lookups_in_the_recipient_list_are_clean():
+    facts = gather(main={
+        "smtpd_client_restrictions": "permit_mynetworks permit_sasl_authenticated reject_non_fqdn_helo_hostname "
+                                     "reject_non_fqdn_sender reject_non_fqdn_recipient",
+        "smtpd_relay_restrictions": "permit_mynetworks permit_sasl_authenticated reject_unauth_destination",
+        "smtpd_recipient_restrictions": "reject_unlisted_recipient permit_mynetworks permit_sasl_authenticated "
+                                        "reject_unauth_destination reject_unknown_reverse_client_hostname "
+                                        "reject_rbl_client zen.spamhaus.org=127.0.0.[2..11]"})
+    assert "expensive-before-cheap" not in ids(facts)
+
+
+def test_a_cheap_check_after_a_final_reject_or_permit_is_not_waiting_behind_the_lookup():
+    # The submission layout: unauthenticated clients end at the client list's reject.
+    chain = fnd.rcpt_chain({
+        "client": {"entries": rm.parse_entries("permit_sasl_authenticated reject")},
+        "relay": {"entries": rm.parse_entries("permit_sasl_authenticated reject_unauth_destination")},
+    }, {"smtpd_relay_before_recipient_restrictions": "yes"})
+    assert [e["name"] for _stage, e in chain] == ["permit_sasl_authenticated", "reject"]
+    # A permit ends only its own list.
+    chain = fnd.rcpt_chain({
+        "client": {"entries": rm.parse_entries("reject_rbl_client zen.spamhaus.org=127.0.0.2 permit reject")},
+        "recipient": {"entries": rm.parse_entries("reject_unauth_destination")},
+    }, {})
+    assert [e["name"] for _stage, e in chain] == ["reject_rbl_client", "permit", "reject_unauth_destination"]
+    assert fnd.chain_order_problem(chain)[3]["name"] == "reject_unauth_destination"
+
+
+def test_recipient_list_runs_before_the_relay_list_without_relay_before_recipient():
+    stages = {
+        "relay": {"entries": rm.parse_entries("permit_mynetworks reject_unauth_destination")},
+        "recipient": {"entries": rm.parse_entries("reject_rbl_client zen.spamhaus.org=127.0.0.2")},
+    }
+    assert fnd.chain_order_problem(fnd.rcpt_chain(stages, {"smtpd_relay_before_recipient_restrictions": "no"}))
+    assert fnd.chain_order_problem(fnd.rcpt_chain(stages, {"smtpd_relay_before_recipient_restrictions": "yes"})) \
+        is None
+    # The guard repeated in the relay list after the recipient list's own
+    # gives the same answer again: nothing cheap waits behind the lookup.
+    stages["recipient"]["entries"] = rm.parse_entries(
+        "permit_mynetworks reject_unauth_destination reject_rbl_client zen.spamhaus.org=127.0.0.2")
+    assert fnd.chain_order_problem(fnd.rcpt_chain(stages, {})) is None
+
+
+def test_a_service_override_that_puts_a_lookup_first_is_found_for_that_service():
+    stages = {
+        "client": {"parameter": "smtpd_client_restrictions", "entries": rm.parse_entries(
+            "check_policy_service { inet:127.0.0.1:10040, timeout=10s, default_action=DUNNO }")},
+        "relay": {"parameter": "smtpd_relay_restrictions", "entries": rm.parse_entries(
+            "permit_mynetworks reject_unauth_destination")},
+    }
+    values = {"smtpd_relay_before_recipient_restrictions": "yes"}
+    found = fnd.chain_findings("submission/inet", stages, values, overridden={"smtpd_client_restrictions"})
+    assert [f["id"] for f in found] == ["expensive-before-cheap"]
+    assert found[0]["service"] == "submission/inet"
+    # The same pair with neither list overridden is main.cf's, reported there once.
+    assert fnd.chain_findings("submission/inet", stages, values, overridden={"syslog_name"}) == []
 
 
 def test_dnsbl_without_reply_filter():
@@ -354,4 +439,4 @@ def test_stage_findings_judge_computed_lists_alone():
         ("recipient", "smtpd_recipient_restrictions", "reject_non_fqdn_recipient reject_unlisted_recipient "
                                                       "reject_rbl_client zen.spamhaus.org=127.0.0.[2..11]"),
     )}
-    assert fnd.stage_findings("main.cf", stages, {}) == []
+    assert fnd.stage_findings("main.cf", stages, {"smtpd_relay_before_recipient_restrictions": "yes"}) == []
