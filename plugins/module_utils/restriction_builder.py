@@ -20,6 +20,18 @@ entry by entry:
 4. checks for everyone else, cheapest first: no lookup, local table, DNS,
    external service.
 
+Across the lists, the unauthenticated path of one RCPT command is one
+sequence in smtpd's evaluation order (client, helo, sender, relay,
+recipient; ``smtpd_delay_reject = yes`` runs the first three at RCPT time),
+cheapest first as a whole: the no-lookup checks of every stage (HELO and
+address syntax) stand in ``smtpd_client_restrictions``, which smtpd
+evaluates first; the relay list guards relaying; the recipient list holds
+the local-table checks, then every DNS check (the reverse-DNS checks, which
+only read the name smtpd looked up at connect, first), then the external
+ones. postconf(5) allows helo, sender and recipient restrictions in the
+client list under delayed reject. Mail that a local check refuses so costs
+no DNS query beyond the client name lookup smtpd makes at connect.
+
 The result is judged with ``findings.stage_findings``, the rules the audit
 applies to a live host; a relay or order finding makes ``build`` refuse.
 Unsafe or contradictory intent raises ``IntentError`` naming the input.
@@ -144,6 +156,27 @@ _PARAMETER_PREFIXES = ("smtpd_", "smtp_", "lmtp_", "postscreen_", "virtual_", "r
                        "address_", "unverified_", "mynetworks", "mydestination", "myhostname",
                        "alias_", "tls_", "milter_", "content_", "default_", "proxy_", "queue_")
 
+# DNS checks that only read the client name smtpd looked up at connect
+# (smtpd_peername_lookup): no query of their own, but a 450 when that lookup
+# failed. They go first among the DNS checks.
+CONNECT_TIME_DNS = frozenset(("reject_unknown_reverse_client_hostname", "reject_unknown_client_hostname"))
+# Where each part of the unauthenticated path stands, added to every reason.
+_WHERE = {
+    ("client", rm.COST_NONE): (
+        "In smtpd_client_restrictions, the first list smtpd evaluates at RCPT time "
+        "(smtpd_delay_reject = yes), with the other no-lookup checks: it decides before any "
+        "table or DNS lookup."),
+    ("recipient", rm.COST_LOCAL): (
+        "In smtpd_recipient_restrictions after the relay guard, among the local-table checks: "
+        "after every no-lookup check and before any DNS lookup."),
+    ("recipient", rm.COST_DNS): (
+        "In smtpd_recipient_restrictions after every no-lookup and local-table check of the "
+        "client, relay and recipient lists, so that mail those refuse costs no DNS query."),
+    ("recipient", rm.COST_EXTERNAL): (
+        "In smtpd_recipient_restrictions after every cheaper check of the whole chain, DNS "
+        "ones included: the last thing smtpd asks before it accepts a recipient."),
+}
+
 # Why an entry stands where it stands, for entries the profile places.
 REASONS = {
     "permit_mynetworks": (
@@ -167,16 +200,19 @@ REASONS = {
     "reject_non_fqdn_helo_hostname": (
         "No lookup: real mail servers announce a fully qualified name."),
     "reject_unknown_helo_hostname": (
-        "DNS: the HELO name must have an A or MX record; after the cheap checks."),
+        "DNS: the HELO name must have an A or MX record."),
     "reject_unknown_sender_domain": (
         "DNS: a sender domain without A or MX record is forged or cannot take a bounce; refusing it "
-        "now avoids a bounce later. After the cheap checks."),
+        "now avoids a bounce later."),
     "reject_unknown_reverse_client_hostname": (
         "DNS: the client address must have a reverse (PTR) name, as large providers require of "
-        "senders; after the cheap checks (temporary DNS failures get 4xx)."),
+        "senders. It reads the name smtpd looked up at connect, so it costs no query of its own and "
+        "goes first among the DNS checks; but it answers 450 (always 450 when that lookup failed "
+        "for a temporary reason), so the definitive cheap refusals come before it."),
     "reject_unknown_client_hostname": (
-        "DNS: the client must have forward-confirmed reverse DNS (PTR and matching A/AAAA); after "
-        "the cheap checks."),
+        "DNS: the client must have forward-confirmed reverse DNS (PTR and matching A/AAAA). It reads "
+        "what smtpd looked up at connect: no query of its own, first among the DNS checks, after "
+        "the definitive cheap refusals (it answers 450)."),
     "reject_unauth_pipelining": (
         "No lookup: refuses clients that talk ahead of the server's replies (a spamware habit); "
         "also covers services and versions without smtpd_forbid_unauth_pipelining."),
@@ -281,8 +317,14 @@ def _join(texts, separator=", "):
 # entries and stages
 
 
-def make_entry(text, reason, applies_to="untrusted", origin="profile", classes=None, pinned=False):
-    """One restriction with what it costs and why it stands where it stands."""
+def make_entry(text, reason, applies_to="untrusted", origin="profile", classes=None, pinned=False, rank=0):
+    """One restriction with what it costs and why it stands where it stands.
+
+    ``rank`` orders entries of one cost class among themselves: -1 for the DNS
+    checks that only read the connect-time client name, 1 for the selection
+    of a restriction class (a local lookup that may run the class's DNS and
+    external checks), 0 otherwise.
+    """
     parsed = rm.parse_entries(text, classes or ())
     if len(parsed) != 1:
         raise IntentError("%r holds %d restrictions; give exactly one per entry" % (text, len(parsed)))
@@ -298,6 +340,7 @@ def make_entry(text, reason, applies_to="untrusted", origin="profile", classes=N
         "origin": origin,
         "pinned": pinned,
         "reason": reason,
+        "rank": rank,
     }
 
 
@@ -322,10 +365,14 @@ class _Stage(object):
         if self.guard:
             result.append(make_entry("reject_unauth_destination", REASONS["reject_unauth_destination"],
                                      applies_to="untrusted"))
-        # Stable sort: within one cost class the order of the intent is kept.
-        result.extend(sorted(self.rest, key=lambda e: rm.COST_RANK[e["cost"]]))
+        # Stable sort: within one cost class and rank the order of the intent is kept.
+        result.extend(sorted(self.rest, key=_order_key))
         result.extend(self.tail)
         return result
+
+
+def _order_key(entry):
+    return (rm.COST_RANK[entry["cost"]], entry.get("rank", 0))
 
 
 def _cost_order_problem(entries):
@@ -438,7 +485,7 @@ def _dnsbl_entry(dnsbl, origin, where):
         why = "only the answers %s count as listed" % dnsbl["filter"]
     else:
         why = "UNFILTERED by request (allow_unfiltered): any answer counts as listed"
-    reason = "DNS blocklist on the %s (%s); %s. After the cheap checks." % (_DNSBL_OBJECT[dnsbl["type"]], where, why)
+    reason = "DNS blocklist on the %s (%s); %s." % (_DNSBL_OBJECT[dnsbl["type"]], where, why)
     return stage, make_entry("%s %s" % (restriction, dnsbl["argument"]), reason, origin=origin)
 
 
@@ -511,6 +558,28 @@ def _class_name(value, what, taken):
             "%s %r is taken by a Postfix parameter, a restriction or another class; the class "
             "becomes a main.cf parameter, so choose a name of its own" % (what, value))
     return name
+
+
+def _global_stage(stage, entry):
+    """Where a check of the unauthenticated path stands in the one cost order across stages.
+
+    Only checks that can do nothing but refuse move: a no-lookup one to the
+    client list (evaluated first), a DNS or external one from the client,
+    helo or sender list to the recipient list (after the relay guard and the
+    local tables). Under smtpd_delay_reject = yes they see the same request
+    in any of these lists. Access tables and permits stay where they were
+    put: their OK ends only the list they stand in. The relay list and the
+    data stages are never changed.
+    """
+    if entry["action"] not in (rm.ACTION_REJECT, rm.ACTION_DEFER) or entry["name"] in rm.RELAY_GUARDS:
+        return stage
+    if stage not in ("client", "helo", "sender", "recipient"):
+        return stage
+    if entry["cost"] == rm.COST_NONE:
+        return "client"
+    if entry["cost"] in (rm.COST_DNS, rm.COST_EXTERNAL):
+        return "recipient"
+    return stage
 
 
 def _parse_position(value, label):
@@ -603,25 +672,31 @@ class _Builder(object):
                 "Postfix %s has no smtpd_forbid_bare_newline (3.5.23, 3.6.13, 3.7.9, 3.8.4, 3.9+): it "
                 "is open to SMTP smuggling; upgrade Postfix." % self.version_text)
 
-        if self.paranoid:
-            st["client"].rest.append(make_entry(
-                "reject_unknown_client_hostname", REASONS["reject_unknown_client_hostname"]))
-        elif self.strict:
-            st["client"].rest.append(make_entry(
-                "reject_unknown_reverse_client_hostname", REASONS["reject_unknown_reverse_client_hostname"]))
-
-        st["helo"].rest.append(make_entry("reject_invalid_helo_hostname", REASONS["reject_invalid_helo_hostname"]))
+        # The no-lookup checks of every stage go to the client list, which
+        # smtpd evaluates first; every DNS check goes to the recipient list,
+        # behind the relay guard and the local tables (see the module text).
+        st["client"].rest.append(make_entry("reject_invalid_helo_hostname", REASONS["reject_invalid_helo_hostname"]))
         if self.strict:
-            st["helo"].rest.append(make_entry("reject_non_fqdn_helo_hostname", REASONS["reject_non_fqdn_helo_hostname"]))
-        if self.paranoid:
-            st["helo"].rest.append(make_entry("reject_unknown_helo_hostname", REASONS["reject_unknown_helo_hostname"]))
+            st["client"].rest.append(make_entry(
+                "reject_non_fqdn_helo_hostname", REASONS["reject_non_fqdn_helo_hostname"]))
+        st["client"].rest.append(make_entry("reject_non_fqdn_sender", REASONS["reject_non_fqdn_sender"]))
+        st["client"].rest.append(make_entry("reject_non_fqdn_recipient", REASONS["reject_non_fqdn_recipient"]))
 
-        st["sender"].rest.append(make_entry("reject_non_fqdn_sender", REASONS["reject_non_fqdn_sender"]))
-        st["sender"].rest.append(make_entry("reject_unknown_sender_domain", REASONS["reject_unknown_sender_domain"]))
+        if self.paranoid:
+            st["recipient"].rest.append(make_entry(
+                "reject_unknown_client_hostname", REASONS["reject_unknown_client_hostname"], rank=-1))
+        elif self.strict:
+            st["recipient"].rest.append(make_entry(
+                "reject_unknown_reverse_client_hostname", REASONS["reject_unknown_reverse_client_hostname"],
+                rank=-1))
+        if self.paranoid:
+            st["recipient"].rest.append(make_entry(
+                "reject_unknown_helo_hostname", REASONS["reject_unknown_helo_hostname"]))
+        st["recipient"].rest.append(make_entry(
+            "reject_unknown_sender_domain", REASONS["reject_unknown_sender_domain"]))
 
         st["recipient"].head.append(make_entry(
             "reject_unlisted_recipient", REASONS["reject_unlisted_recipient"], applies_to="all"))
-        st["recipient"].rest.append(make_entry("reject_non_fqdn_recipient", REASONS["reject_non_fqdn_recipient"]))
 
         st["data"].head.append(make_entry("reject_unauth_pipelining", REASONS["reject_unauth_pipelining"],
                                           applies_to="all"))
@@ -643,7 +718,7 @@ class _Builder(object):
         content = "".join(
             "%s REJECT 5.7.1 Mail from %s is accepted only from authenticated users\n" % (d, d) for d in domains)
         self.add_table(table, content, "own_domains_table")
-        self.stages["sender"].rest.append(make_entry(
+        self.stages["recipient"].rest.append(make_entry(
             "check_sender_access %s" % table,
             "Local table: unauthenticated clients may not use our own domains (%s) as sender; "
             "behind the permits, so our users and trusted hosts still can." % ", ".join(domains),
@@ -668,21 +743,23 @@ class _Builder(object):
             else:
                 smtpd_lists.append(dnsbl)
         for dnsbl in smtpd_lists:
-            stage, entry = _dnsbl_entry(dnsbl, "dnsbls", "smtpd")
+            _stage, entry = _dnsbl_entry(dnsbl, "dnsbls", "smtpd")
             if not dnsbl["filter"]:
                 self.allowed_unfiltered.add(entry["text"])
-            self.stages[stage].rest.append(entry)
+            # Every list type works in the recipient list under delayed reject,
+            # where it follows every cheaper check.
+            self.stages["recipient"].rest.append(entry)
         if null_sender_lists:
             entries = [_dnsbl_entry(d, "dnsbls", "bounces only")[1] for d in null_sender_lists]
             self.add_class(NULL_SENDER_CLASS, entries,
                            "Blocklists of bounce sources, consulted only for the null sender.")
             table = str(self.intent.get("null_sender_table") or DEFAULT_NULL_SENDER_TABLE).strip()
             self.add_table(table, "<> %s\n" % NULL_SENDER_CLASS, "null_sender_table")
-            self.stages["sender"].rest.append(make_entry(
+            self.stages["recipient"].rest.append(make_entry(
                 "check_sender_access %s" % table,
                 "Local table: selects class %s for the null sender (<>) only, so that bounce-source "
                 "lists such as ips.backscatterer.org judge bounces and nothing else." % NULL_SENDER_CLASS,
-                origin="dnsbls", classes=self.class_order))
+                origin="dnsbls", classes=self.class_order, rank=1))
         if self.postscreen:
             self.build_postscreen(postscreen_lists)
 
@@ -830,8 +907,9 @@ class _Builder(object):
         self.stages["recipient"].rest.append(make_entry(
             "check_recipient_access %s" % table,
             "Local table lookup that selects the forwarding class for recipients who forward off-site; "
-            "only their mail pays for the class's DNS and external checks.",
-            origin="forwarding", classes=self.class_order))
+            "only their mail pays for the class's DNS and external checks. Last among the local "
+            "checks, since the class it selects may look things up.",
+            origin="forwarding", classes=self.class_order, rank=1))
 
     def build_relay(self):
         domains = []
@@ -870,7 +948,7 @@ class _Builder(object):
             "check_recipient_access %s" % table,
             "Local table lookup that selects class %s for the relay domains (%s): their recipients "
             "are probed at the next hop, since no table lists them." % (RELAY_VERIFY_CLASS, ", ".join(domains)),
-            origin="relay", classes=self.class_order))
+            origin="relay", classes=self.class_order, rank=1))
         self.verify_needed = True
 
     def build_verify_parameters(self):
@@ -928,7 +1006,15 @@ class _Builder(object):
                 entry["reason"] = "Custom entry from the intent: the explicit end of the list."
                 self.stages[stage].tail.append(entry)
             elif position == "last":
-                self.stages[stage].rest.append(entry)
+                target = _global_stage(stage, entry)
+                if target != stage:
+                    entry["reason"] = (
+                        "Custom entry from the intent (stage %s, position last), placed in %s with the "
+                        "other %s checks: it only refuses, and under smtpd_delay_reject = yes it gives "
+                        "the same answer there, in the cost order of the whole chain."
+                        % (stage, rm.STAGE_PARAMETERS[target],
+                           "no-lookup" if entry["cost"] == rm.COST_NONE else entry["cost"]))
+                self.stages[target].rest.append(entry)
             else:
                 pinned.append((index, label, stage, position, anchor, entry))
         return pinned
@@ -987,6 +1073,27 @@ class _Builder(object):
                     "after the cheap checks" % (
                         "the custom entry '%s'" % culprit[0]["text"] if culprit else "the computed list",
                         stage, problem[0]["text"], problem[0]["cost"], problem[1]["text"], problem[1]["cost"]))
+        chain = fnd.rcpt_chain(dict((stage, {"entries": result[stage]}) for stage in BUILD_STAGES),
+                               self.parameters)
+        problem = fnd.chain_order_problem(chain)
+        if problem:
+            expensive_stage, expensive, cheap_stage, cheap = problem
+            why = ("since smtpd evaluates the client, helo and sender lists before the relay and "
+                   "recipient lists: every request would pay for the lookup even when the cheap check "
+                   "refuses it")
+            if expensive["origin"] == "custom":
+                raise IntentError(
+                    "the custom entry '%s' (%s) in the %s stage would run before '%s' (%s) in the %s "
+                    "stage, %s. Give a lookup stage recipient (position last), where it follows the "
+                    "relay guard and the local tables" % (
+                        expensive["text"], expensive["cost"], expensive_stage, cheap["text"], cheap["cost"],
+                        cheap_stage, why))
+            raise IntentError(
+                "%s '%s' (%s) in the %s stage would run after '%s' (%s) in the %s stage, %s. Put the "
+                "cheap check in stage client" % (
+                    "the custom entry" if cheap["origin"] == "custom" else "the computed lists put",
+                    cheap["text"], cheap["cost"], cheap_stage, expensive["text"], expensive["cost"],
+                    expensive_stage, why))
         return result
 
     def check_relay_position(self, label, stage, entries, at, entry):
@@ -1105,6 +1212,7 @@ class _Builder(object):
         flat = self.flatten(pinned)
         services, service_entries = self.build_submission()
 
+        _annotate_places(flat)
         stages = {}
         for stage in BUILD_STAGES:
             param = rm.STAGE_PARAMETERS[stage]
@@ -1139,6 +1247,7 @@ class _Builder(object):
 
         result = {
             "stages": stages,
+            "evaluation_order": evaluation_order(flat, self.parameters),
             "restriction_classes": dict(
                 (name, {"value": self.classes[name]["value"], "reason": self.classes[name]["reason"],
                         "entries": [_public_entry(e) for e in self.classes[name]["entries"]]})
@@ -1159,6 +1268,31 @@ class _Builder(object):
             raise IntentError("the computed lists fail the self-check: %s" % "; ".join(
                 "%s %s: %s" % (f["service"], f["parameter"], f["message"]) for f in blocking))
         return result
+
+
+def _annotate_places(flat):
+    """Add to the reason of each placed check where it stands in the chain, and why there."""
+    for stage in ("client", "recipient"):
+        for entry in flat[stage]:
+            where = _WHERE.get((stage, entry["cost"]))
+            if where and entry["applies_to"] == "untrusted" and entry["origin"] != "custom" \
+                    and entry["name"] not in rm.RELAY_GUARDS and where not in entry["reason"]:
+                entry["reason"] = "%s %s" % (entry["reason"], where)
+
+
+def evaluation_order(flat, parameters):
+    """The unauthenticated path of one RCPT command on port 25, in smtpd's order.
+
+    One item per entry smtpd evaluates for a client that is neither trusted
+    nor authenticated, with its position, list, cost and action; the permits
+    of the gate are listed too (they are evaluated, and decide nothing for
+    such a client).
+    """
+    chain = fnd.rcpt_chain(dict((stage, {"entries": flat[stage]}) for stage in BUILD_STAGES), parameters)
+    return [{"position": index, "stage": stage, "parameter": rm.STAGE_PARAMETERS[stage],
+             "text": entry["text"], "cost": entry["cost"], "action": entry["action"],
+             "applies_to": entry["applies_to"]}
+            for index, (stage, entry) in enumerate(chain)]
 
 
 def _public_entry(entry):

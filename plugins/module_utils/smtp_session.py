@@ -118,6 +118,8 @@ _REFUSAL_TEXTS = (
     (r"User unknown in virtual mailbox table", "virtual_mailbox_table"),
     (r"User unknown in relay recipient table", "relay_recipient_table"),
     (r"Relay access denied", "relay_denied"),
+    # The text of the harden role's own-domains table (restrictions module).
+    (r"Sender address rejected: Mail from \S+ is accepted only from authenticated users", "own_domain_sender"),
     (r"Sender address rejected: Access denied|Sender address rejected: not logged in", "sender_access"),
     (r"Recipient address rejected: Access denied", "recipient_access"),
     (r"Client host rejected: Access denied", "client_access"),

@@ -28,6 +28,19 @@ description:
     roaming user on a listed or nameless address must still be able to send, and nothing is
     gained by looking our own hosts up. Checks that must hold for them too stand before the
     permits (C(reject_unlisted_recipient); sender login mismatch on the submission services).
+  - "Across the lists, the unauthenticated path of one RCPT command is one sequence in smtpd's
+    evaluation order (client, helo, sender, relay, recipient; with C(smtpd_delay_reject=yes) the
+    first three run when RCPT arrives), cheapest first as a whole. Every no-lookup check (HELO
+    syntax, non-FQDN sender and recipient) stands in C(smtpd_client_restrictions), which smtpd
+    evaluates first; postconf(5) allows helo, sender and recipient restrictions there under
+    delayed reject. The relay list guards relaying. C(smtpd_recipient_restrictions) then holds the
+    local-table checks (unlisted recipients, own domains as sender, the selection of the forwarding
+    and bounce classes), every DNS check and blocklist, and the policy services, in that order.
+    C(smtpd_helo_restrictions) and C(smtpd_sender_restrictions) stay empty. Mail a local check
+    refuses costs no DNS query beyond the client name lookup smtpd makes at connect."
+  - "Among the DNS checks, C(reject_unknown_reverse_client_hostname) and
+    C(reject_unknown_client_hostname) come first: they read the connect-time lookup and cost no
+    query, but answer 450, so the definitive cheap refusals come before them."
   - The relay list is always C(permit_mynetworks, permit_sasl_authenticated,
     reject_unauth_destination); the recipient list repeats the guard so that a service
     overriding only one of the two stays closed.
@@ -375,6 +388,11 @@ options:
           - V(last) places the entry among the checks for untrusted clients, after those of the
             same or lower cost, so that the stage stays cheapest first; an unconditional
             C(permit), C(reject) or C(defer) goes to the very end.
+          - With V(last), an entry that can only refuse joins the one cost order of the whole
+            chain: a no-lookup one goes to the client list, a DNS or external one given for the
+            client, helo or sender stage to the recipient list. Access tables and permits stay
+            in their stage (their OK ends only that list); a DNS or external one in the client,
+            helo or sender stage, ahead of the relay guard, is refused.
           - V(first), C(before:NAME) and C(after:NAME) pin it; NAME is a restriction name (or a
             whole entry) of the stage, the first match for C(before:), the last for C(after:).
             A pin that puts a cheap check behind a DNS or external one is refused.
@@ -535,6 +553,18 @@ stages:
           origin: profile
           pinned: false
           reason: "Trusted networks (mynetworks) skip the checks that follow: ..."
+evaluation_order:
+  description:
+    - The port 25 chain of one RCPT command for a client that is neither trusted nor
+      authenticated, in the order smtpd evaluates it, each item with C(position), C(stage),
+      C(parameter), C(text), C(cost), C(action) and C(applies_to). The permits of the gate are
+      listed too; they are evaluated and decide nothing for such a client.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {position: 2, stage: client, parameter: smtpd_client_restrictions, text: reject_invalid_helo_hostname,
+       cost: none, action: reject, applies_to: untrusted}
 restriction_classes:
   description: Restriction classes the lists select, by name, with C(value), C(reason) and C(entries).
   returned: always

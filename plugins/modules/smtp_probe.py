@@ -236,7 +236,8 @@ cases:
       description:
         - The check that refused, named from Postfix's reply text, for example C(helo_not_fqdn),
           C(dnsbl:bl.example.net), C(spf), C(local_recipient_table), C(relay_recipient_table),
-          C(recipient_verification), C(relay_denied), C(sender_access).
+          C(recipient_verification), C(relay_denied), C(sender_access), C(own_domain_sender) (the
+          harden role's table of own domains).
         - C(null) when the session was not refused or the text names no known check.
       type: str
       sample: spf

@@ -94,15 +94,65 @@ def test_every_entry_says_what_it_costs_and_why_it_stands_there():
 
 def test_stage_without_checks_for_untrusted_clients_has_no_permits():
     result = build(profile="baseline")
-    assert result["parameters"]["smtpd_client_restrictions"] == ""
+    assert result["parameters"]["smtpd_helo_restrictions"] == ""
+    assert result["parameters"]["smtpd_sender_restrictions"] == ""
     assert result["parameters"]["smtpd_end_of_data_restrictions"] == ""
 
 
-def test_trusted_and_authenticated_clients_skip_dns_checks():
+def test_trusted_and_authenticated_clients_skip_dns_and_syntax_checks():
     result = build(dnsbls=[ZEN])
+    recipient = names(result, "recipient")
+    assert recipient.index("permit_sasl_authenticated") < recipient.index("reject_unknown_reverse_client_hostname")
+    assert recipient.index("permit_mynetworks") < recipient.index("reject_rbl_client")
     client = names(result, "client")
-    assert client.index("permit_sasl_authenticated") < client.index("reject_unknown_reverse_client_hostname")
-    assert client.index("permit_mynetworks") < client.index("reject_rbl_client")
+    assert client[:2] == ["permit_mynetworks", "permit_sasl_authenticated"]
+
+
+DEFAULT_CLIENT = ("permit_mynetworks, permit_sasl_authenticated, reject_invalid_helo_hostname, "
+                  "reject_non_fqdn_helo_hostname, reject_non_fqdn_sender, reject_non_fqdn_recipient")
+
+
+@pytest.mark.parametrize("version", [DEBIAN12, DEBIAN13])
+def test_the_defaults_put_every_no_lookup_check_first_and_every_lookup_last(version):
+    result = build(postfix_version=version, own_domains=["example.test"], dnsbls=[ZEN])
+    parameters = result["parameters"]
+    assert parameters["smtpd_delay_reject"] == "yes"
+    assert parameters["smtpd_client_restrictions"] == DEFAULT_CLIENT
+    assert parameters["smtpd_helo_restrictions"] == ""
+    assert parameters["smtpd_sender_restrictions"] == ""
+    assert parameters["smtpd_recipient_restrictions"] == (
+        "reject_unlisted_recipient, permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination, "
+        "check_sender_access hash:/etc/postfix/own_domains_as_sender, reject_unknown_reverse_client_hostname, "
+        "reject_unknown_sender_domain, reject_rbl_client zen.spamhaus.org=127.0.0.[2..11]")
+
+
+def test_the_evaluation_order_is_returned_in_smtpd_order_with_costs():
+    result = build(own_domains=["example.test"], dnsbls=[ZEN])
+    order = result["evaluation_order"]
+    assert [item["position"] for item in order] == list(range(len(order)))
+    assert [item["stage"] for item in order] == ["client"] * 6 + ["relay"] * 3 + ["recipient"] * 8
+    deciding = [item["cost"] for item in order if item["action"] != rm.ACTION_PERMIT]
+    assert deciding == ["none"] * 4 + ["local"] * 4 + ["dns"] * 3
+    # Postfix before 3.6 evaluates the recipient list before the relay list.
+    old = build(postfix_version="3.5.25")["evaluation_order"]
+    assert old[-1]["stage"] == "relay"
+
+
+def test_reasons_say_where_an_entry_stands_in_the_whole_chain():
+    result = build(dnsbls=[ZEN])
+    client = dict((e["name"], e["reason"]) for e in result["stages"]["client"]["entries"])
+    assert "smtpd_client_restrictions, the first list smtpd evaluates" in client["reject_non_fqdn_helo_hostname"]
+    recipient = dict((e["name"], e["reason"]) for e in result["stages"]["recipient"]["entries"])
+    assert "costs no query of its own" in recipient["reject_unknown_reverse_client_hostname"]
+    assert "mail those refuse costs no DNS query" in recipient["reject_rbl_client"]
+
+
+def test_reverse_dns_check_comes_after_the_definitive_cheap_refusals_and_before_queries():
+    result = build(own_domains=["example.test"], dnsbls=[ZEN], profile="paranoid", postfix_version=DEBIAN13)
+    recipient = names(result, "recipient")
+    first_dns = min(i for i, e in enumerate(result["stages"]["recipient"]["entries"]) if e["cost"] == "dns")
+    assert recipient[first_dns] == "reject_unknown_client_hostname"
+    assert recipient.index("check_sender_access") < first_dns
 
 
 # ---------------------------------------------------------------------------
@@ -111,16 +161,16 @@ def test_trusted_and_authenticated_clients_skip_dns_checks():
 
 def test_baseline_checks_syntax_and_sender_domain_but_not_reverse_dns():
     result = build(profile="baseline")
-    assert "reject_unknown_sender_domain" in names(result, "sender")
-    assert "reject_invalid_helo_hostname" in names(result, "helo")
-    assert "reject_unknown_reverse_client_hostname" not in names(result, "client")
+    assert "reject_unknown_sender_domain" in names(result, "recipient")
+    assert "reject_invalid_helo_hostname" in names(result, "client")
+    assert "reject_unknown_reverse_client_hostname" not in names(result, "recipient")
     assert "strict_rfc821_envelopes" not in result["parameters"]
 
 
 def test_strict_adds_reverse_dns_fqdn_helo_and_unlisted_sender():
     result = build(profile="strict")
-    assert "reject_unknown_reverse_client_hostname" in names(result, "client")
-    assert "reject_non_fqdn_helo_hostname" in names(result, "helo")
+    assert "reject_unknown_reverse_client_hostname" in names(result, "recipient")
+    assert "reject_non_fqdn_helo_hostname" in names(result, "client")
     assert result["parameters"]["strict_rfc821_envelopes"] == "yes"
     assert result["parameters"]["smtpd_reject_unlisted_sender"] == "yes"
     assert result["parameters"]["unknown_address_reject_code"] == "550"
@@ -128,9 +178,9 @@ def test_strict_adds_reverse_dns_fqdn_helo_and_unlisted_sender():
 
 def test_paranoid_requires_forward_confirmed_dns_and_a_resolvable_helo():
     result = build(profile="paranoid", postfix_version=DEBIAN13)
-    assert "reject_unknown_client_hostname" in names(result, "client")
-    assert "reject_unknown_reverse_client_hostname" not in names(result, "client")
-    assert "reject_unknown_helo_hostname" in names(result, "helo")
+    assert "reject_unknown_client_hostname" in names(result, "recipient")
+    assert "reject_unknown_reverse_client_hostname" not in names(result, "recipient")
+    assert "reject_unknown_helo_hostname" in names(result, "recipient")
     assert result["parameters"]["smtpd_forbid_bare_newline"] == "reject"
 
 
@@ -200,9 +250,9 @@ def test_own_domains_are_refused_as_sender_for_unauthenticated_clients_only():
         "example.test REJECT 5.7.1 Mail from example.test is accepted only from authenticated users\n"
         "second.example REJECT 5.7.1 Mail from second.example is accepted only from authenticated users\n")
     assert table in result["postmap"]
-    sender = texts(result, "sender")
-    check = sender.index("check_sender_access %s" % table)
-    assert sender.index("permit_sasl_authenticated") < check < sender.index("reject_unknown_sender_domain")
+    recipient = texts(result, "recipient")
+    check = recipient.index("check_sender_access %s" % table)
+    assert recipient.index("permit_sasl_authenticated") < check < recipient.index("reject_unknown_sender_domain")
 
 
 def test_own_domains_table_must_be_a_file_this_module_can_fill():
@@ -232,16 +282,16 @@ def test_networks_too_wide_or_invalid_are_refused(network):
 # blocklists
 
 
-@pytest.mark.parametrize("kind, stage, restriction", [
-    ("client", "client", "reject_rbl_client"),
-    ("reverse_client", "client", "reject_rhsbl_reverse_client"),
-    ("helo", "helo", "reject_rhsbl_helo"),
-    ("sender", "sender", "reject_rhsbl_sender"),
+@pytest.mark.parametrize("kind, restriction", [
+    ("client", "reject_rbl_client"),
+    ("reverse_client", "reject_rhsbl_reverse_client"),
+    ("helo", "reject_rhsbl_helo"),
+    ("sender", "reject_rhsbl_sender"),
 ])
-def test_each_blocklist_type_lands_in_its_stage_with_its_filter(kind, stage, restriction):
+def test_each_blocklist_type_follows_every_cheap_check_with_its_filter(kind, restriction):
     result = build(dnsbls=[{"name": "bl.example.net", "type": kind, "filter": "127.0.0.2"}])
-    assert "%s bl.example.net=127.0.0.2" % restriction in texts(result, stage)
-    assert texts(result, stage)[-1].startswith(restriction)
+    assert "%s bl.example.net=127.0.0.2" % restriction in texts(result, "recipient")
+    assert texts(result, "recipient")[-1].startswith(restriction)
 
 
 def test_blocklist_without_filter_is_refused_naming_the_entry():
@@ -251,7 +301,7 @@ def test_blocklist_without_filter_is_refused_naming_the_entry():
 
 def test_blocklist_without_filter_is_accepted_when_allowed_on_that_entry():
     result = build(dnsbls=[{"name": "bl.example.net", "allow_unfiltered": True}])
-    assert "reject_rbl_client bl.example.net" in texts(result, "client")
+    assert "reject_rbl_client bl.example.net" in texts(result, "recipient")
     # Reported, but not a reason to fail.
     assert [f["id"] for f in result["findings"]] == ["dnsbl-without-reply-filter"]
     assert rb.blocking_findings(result["findings"], ["reject_rbl_client bl.example.net"]) == []
@@ -282,8 +332,8 @@ def test_backscatterer_is_only_asked_about_bounces():
     assert result["parameters"]["null_sender_blocklists"] == "reject_rbl_client ips.backscatterer.org=127.0.0.2"
     assert "null_sender_blocklists" in result["parameters"]["smtpd_restriction_classes"]
     assert result["tables"]["/etc/postfix/null_sender_access"] == "<> null_sender_blocklists\n"
-    assert "check_sender_access hash:/etc/postfix/null_sender_access" in texts(result, "sender")
-    assert "ips.backscatterer.org" not in result["parameters"]["smtpd_client_restrictions"]
+    assert "check_sender_access hash:/etc/postfix/null_sender_access" in texts(result, "recipient")
+    assert "ips.backscatterer.org" not in result["parameters"]["smtpd_recipient_restrictions"]
 
 
 def test_the_same_list_twice_for_one_type_is_refused():
@@ -300,8 +350,8 @@ def test_postscreen_scores_client_lists_with_weights_and_smtpd_does_not_query_th
     # The list trusted most blocks alone.
     assert parameters["postscreen_dnsbl_threshold"] == "3"
     assert parameters["postscreen_dnsbl_action"] == "enforce"
-    assert "reject_rbl_client" not in parameters["smtpd_client_restrictions"]
-    assert "reject_rhsbl_sender dbl.spamhaus.org=127.0.1.[2..99]" in texts(result, "sender")
+    assert "reject_rbl_client" not in parameters["smtpd_recipient_restrictions"]
+    assert "reject_rhsbl_sender dbl.spamhaus.org=127.0.1.[2..99]" in texts(result, "recipient")
     assert any("master.cf runs postscreen" in w for w in result["warnings"])
 
 
@@ -550,22 +600,54 @@ def test_custom_entry_after_the_guard_may_permit():
 
 
 def test_custom_last_keeps_the_stage_cheapest_first():
-    result = build(dnsbls=[ZEN], custom=[{"stage": "client", "entry": "check_client_access cidr:/etc/postfix/c"}])
-    client = names(result, "client")
-    assert client.index("check_client_access") < client.index("reject_unknown_reverse_client_hostname")
+    result = build(dnsbls=[ZEN], custom=[{"stage": "recipient", "entry": "check_client_access cidr:/etc/postfix/c"}])
+    recipient = names(result, "recipient")
+    assert recipient.index("check_client_access") < recipient.index("reject_unknown_reverse_client_hostname")
+
+
+def test_custom_access_table_stays_in_its_stage_where_its_ok_ends_only_that_list():
+    result = build(custom=[{"stage": "client", "entry": "check_client_access cidr:/etc/postfix/c"}])
+    assert names(result, "client")[-1] == "check_client_access"
+
+
+@pytest.mark.parametrize("stage", ["client", "helo", "sender"])
+def test_custom_lookup_that_only_refuses_joins_the_lookups_of_the_recipient_list(stage):
+    entry = "reject_rhsbl_helo dbl.spamhaus.org=127.0.1.[2..99]"
+    result = build(custom=[{"stage": stage, "entry": entry}])
+    assert entry in texts(result, "recipient")
+    assert entry not in texts(result, stage)
+    moved = [e for e in result["stages"]["recipient"]["entries"] if e["text"] == entry][0]
+    assert "stage %s, position last" % stage in moved["reason"]
+    assert "smtpd_recipient_restrictions" in moved["reason"]
+
+
+def test_custom_no_lookup_check_joins_the_client_list():
+    result = build(custom=[{"stage": "recipient", "entry": "reject_non_fqdn_helo_hostname"}],
+                   profile="baseline")
+    assert "reject_non_fqdn_helo_hostname" in names(result, "client")
+    assert "reject_non_fqdn_helo_hostname" not in names(result, "recipient")
+
+
+def test_custom_lookup_in_an_access_table_ahead_of_the_relay_guard_is_refused():
+    refused("the custom entry 'check_client_mx_access cidr:/etc/postfix/mx' \\(dns\\) in the client stage .*"
+            "Give a lookup stage recipient",
+            custom=[{"stage": "client", "entry": "check_client_mx_access cidr:/etc/postfix/mx"}])
+    result = build(custom=[{"stage": "recipient", "entry": "check_client_mx_access cidr:/etc/postfix/mx"}])
+    assert "check_client_mx_access" in names(result, "recipient")
 
 
 def test_custom_unconditional_end_goes_to_the_very_end():
     result = build(profile="baseline", custom=[
         {"stage": "client", "entry": "reject"},
         {"stage": "client", "entry": "check_client_access cidr:/etc/postfix/c"}])
-    assert names(result, "client") == ["permit_mynetworks", "permit_sasl_authenticated", "check_client_access",
-                                       "reject"]
+    assert names(result, "client") == ["permit_mynetworks", "permit_sasl_authenticated",
+                                       "reject_invalid_helo_hostname", "reject_non_fqdn_sender",
+                                       "reject_non_fqdn_recipient", "check_client_access", "reject"]
 
 
 def test_custom_unconditional_end_behind_dns_checks_is_refused():
-    refused("leave the permit out", dnsbls=[ZEN], custom=[{"stage": "client", "entry": "permit"}])
-    refused("stage without DNS", dnsbls=[ZEN], custom=[{"stage": "client", "entry": "reject"}])
+    refused("leave the permit out", dnsbls=[ZEN], custom=[{"stage": "recipient", "entry": "permit"}])
+    refused("stage without DNS", dnsbls=[ZEN], custom=[{"stage": "recipient", "entry": "reject"}])
 
 
 def test_custom_pin_that_puts_a_lookup_before_cheap_checks_is_refused():
@@ -576,11 +658,11 @@ def test_custom_pin_that_puts_a_lookup_before_cheap_checks_is_refused():
 
 def test_custom_pin_before_and_after_named_entries():
     result = build(custom=[
-        {"stage": "sender", "entry": "check_sender_access hash:/etc/postfix/a",
+        {"stage": "client", "entry": "check_sender_access hash:/etc/postfix/a",
          "position": "before:reject_non_fqdn_sender"},
-        {"stage": "sender", "entry": "check_sender_access hash:/etc/postfix/b",
+        {"stage": "client", "entry": "check_sender_access hash:/etc/postfix/b",
          "position": "after:check_sender_access hash:/etc/postfix/a"}])
-    sender = texts(result, "sender")
+    sender = texts(result, "client")
     a = sender.index("check_sender_access hash:/etc/postfix/a")
     assert sender[a + 1] == "check_sender_access hash:/etc/postfix/b"
     assert sender[a + 2] == "reject_non_fqdn_sender"
@@ -595,9 +677,9 @@ def test_warn_if_reject_must_be_pinned_and_never_soften_the_guard():
     refused("warn_if_reject changes", custom=[{"stage": "client", "entry": "warn_if_reject"}])
     refused("open relay", custom=[{"stage": "relay", "entry": "warn_if_reject",
                                    "position": "before:reject_unauth_destination"}])
-    result = build(custom=[{"stage": "client", "entry": "warn_if_reject",
+    result = build(custom=[{"stage": "recipient", "entry": "warn_if_reject",
                             "position": "before:reject_unknown_reverse_client_hostname"}])
-    client = names(result, "client")
+    client = names(result, "recipient")
     assert client[client.index("warn_if_reject") + 1] == "reject_unknown_reverse_client_hostname"
 
 
@@ -804,6 +886,24 @@ def assert_properties(intent, result):
             if rm.COST_RANK[entry["cost"]] >= rm.COST_RANK[rm.COST_DNS] and \
                     not pinned_first(intent, stage, entry["text"]):
                 assert all(i > j for j in cheap), (stage, entry["text"], [e["text"] for e in entries])
+    # (2b) One cost order across the lists: in smtpd's evaluation order for one RCPT command,
+    # the checks that can refuse an unauthenticated client never get cheaper, on any service,
+    # except entries the intent pinned. A check repeated later gives the same answer again.
+    pinned = set((c["stage"], c["entry"]) for c in intent.get("custom") or []
+                 if str(c.get("position") or "last") != "last")
+    for key, stages in views.items():
+        merged = dict(result["parameters"])
+        merged.update(result["services"].get(key) or {})
+        highest, seen = 0, set()
+        for stage, entry in fnd.rcpt_chain(stages, merged):
+            repeated = entry["text"] in seen
+            seen.add(entry["text"])
+            if entry["action"] in (rm.ACTION_PERMIT, rm.ACTION_MODIFIER) or repeated \
+                    or (stage, entry["text"]) in pinned:
+                continue
+            rank = rm.COST_RANK[entry["cost"]]
+            assert rank >= highest, (key, stage, entry["text"], [e["text"] for _s, e in fnd.rcpt_chain(stages, merged)])
+            highest = rank
     # (3) Every blocklist carries a reply filter unless that list was allowed without one.
     allowed = set(d["name"] for d in (intent.get("dnsbls") or []) + ((intent.get("forwarding") or {}).get("dnsbls") or [])
                   if d.get("allow_unfiltered"))

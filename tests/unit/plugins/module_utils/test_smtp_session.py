@@ -184,6 +184,8 @@ def test_relay_battery_covers_the_classic_forms():
      "sender_verification"),
     ("5.7.1 <x@elsewhere.test>: Relay access denied", "relay_denied"),
     ("5.7.1 <postmaster@example.test>: Sender address rejected: Access denied", "sender_access"),
+    ("5.7.1 <carol@example.test>: Sender address rejected: Mail from example.test is accepted only from "
+     "authenticated users", "own_domain_sender"),
     ("4.7.1 <u1@example.test>: Sender address rejected: hourly message quota of 5 reached", "rate_limit"),
     ("2.0.0 Ok", None),
     ("", None),
