@@ -129,6 +129,23 @@ def test_each_seeded_risk_is_reported_with_its_id_and_service(hostname, finding_
 
 
 @pytest.mark.parametrize("hostname", RISKY_HOSTS)
+def test_a_lookup_that_smtpd_runs_before_a_cheaper_check_of_a_later_list_is_reported(hostname):
+    # The client list's blocklist runs before the relay list's guard, which
+    # would refuse relay attempts without a query.
+    across = [f for f in _findings(hostname, id="expensive-before-cheap", service=MAIN_CF)
+              if "in smtpd_relay_restrictions" in f["message"]]
+    assert across, _brief(_findings(hostname, id="expensive-before-cheap"))
+    assert across[0]["parameter"] == "smtpd_client_restrictions"
+    assert "'reject_rbl_client zen.spamhaus.org' (dns)" in across[0]["message"]
+
+
+@pytest.mark.parametrize("hostname", STOCK_HOSTS)
+def test_stock_debian_postfix_has_no_order_finding(hostname):
+    # Stock Debian makes no DNS check in any list: nothing runs before a cheaper one.
+    assert not _findings(hostname, id="expensive-before-cheap"), _brief(_findings(hostname, category="order"))
+
+
+@pytest.mark.parametrize("hostname", RISKY_HOSTS)
 def test_master_cf_override_that_opens_relay_is_reported_for_submission(hostname):
     reported = _findings(hostname, id="master-override-opens-relay")
     assert [f["service"] for f in reported] == [SUBMISSION], _brief(reported)

@@ -8,6 +8,7 @@ mail still arrives.
 """
 
 import functools
+import json
 import os
 import pathlib
 import smtplib
@@ -43,6 +44,16 @@ def test_forged_mail_from_the_spammer_is_refused_in_the_session_by_a_cheap_check
     result = row(mx, "spammer", case)
     assert result["outcome"] == "rejected_at_rcpt", result
     assert result["refused_by"] in CHEAP, result
+
+
+@pytest.mark.parametrize("mx", MX)
+@pytest.mark.parametrize("case", FORGED)
+def test_the_spammers_bare_helo_decides_with_a_5xx_before_any_lookup(mx, case):
+    # The spammer has no reverse DNS and is blocklisted too: those checks
+    # would answer 450 or cost queries. The no-lookup HELO check runs first.
+    result = row(mx, "spammer", case)
+    assert result["reply"].startswith("5"), result
+    assert result["refused_by"] == "helo_not_fqdn", result
 
 
 @pytest.mark.parametrize("case, check", [
@@ -119,3 +130,94 @@ def test_a_dead_spf_server_lets_mail_through_instead_of_stopping_it(mx):
     finally:
         host.check_output("chmod 0755 /usr/bin/policyd-spf")
     assert code == 250, (code, text)
+
+
+# --- what each request costs in DNS (counted at the lab DNS server) ----------
+
+
+@functools.lru_cache(maxsize=None)
+def dns_costs():
+    record()  # the lab's traffic first: its deliveries are over when counting starts
+    rows = [backscatter_lab.dns_cost("bs-", mx, request) for mx in MX
+            for request in backscatter_lab.LOCAL_REFUSALS + [backscatter_lab.CLEAN_REQUEST]]
+    backscatter_lab.evidence_path("backscatter-dns-costs.json").write_text(json.dumps(rows, indent=1))
+    print(backscatter_lab.dns_cost_table(rows, "DNS queries per request, hardened hosts:"))
+    return dict(((r["mx"], r["client"], r["case"]), r) for r in rows)
+
+
+@pytest.mark.parametrize("mx", MX)
+@pytest.mark.parametrize("client, case, _sender, _rcpt, check", backscatter_lab.LOCAL_REFUSALS)
+def test_mail_a_local_check_refuses_costs_no_dns_query_and_gets_that_checks_5xx(mx, client, case, _sender, _rcpt,
+                                                                                 check):
+    result = dns_costs()[(mx, client, case)]
+    assert result["stage"] == "rcpt" and result["code"] >= 500, result
+    assert result["refused_by"] == check, result
+    assert result["other_queries"] == [], result
+
+
+@pytest.mark.parametrize("mx", MX)
+def test_the_count_sees_the_lookups_of_mail_that_passes_the_cheap_checks(mx):
+    # The counting can fail: clean mail reaches the DNS checks, and the
+    # sender domain lookup shows up (smtpd asks for it in every session; a
+    # blocklist answer it keeps in a per-process cache, so after the lab's
+    # traffic the list may not be asked again).
+    client, case = backscatter_lab.CLEAN_REQUEST[:2]
+    result = dns_costs()[(mx, client, case)]
+    assert result["code"] == 250, result
+    assert result["client_name_queries"] >= 2, result
+    assert any(q.startswith("legit.test. ") for q in result["other_queries"]), result
+
+
+@pytest.mark.parametrize("mx", MX)
+def test_the_audit_of_a_hardened_host_finds_no_lookup_before_a_cheaper_check(mx):
+    # postfix_facts judges the order across the lists of every smtpd service
+    # (the audit scenario's risky hosts are its twin: there it finds one).
+    facts = backscatter_lab.postfix_facts("bs-" + mx)
+    order = [f for f in facts["findings"] if f["category"] == "order"]
+    assert order == [], order
+    client = [e["name"] for e in facts["main_stages"]["client"]["entries"]]
+    assert client[-1] == "reject_non_fqdn_recipient", client
+
+
+# --- a dead resolver ----------------------------------------------------------
+
+DEAD_DNS_REFUSALS = [r for r in backscatter_lab.LOCAL_REFUSALS
+                     if r[1] in ("bare_helo-unknown_user", "unknown_user", "unknown_relay")]
+
+
+@functools.lru_cache(maxsize=None)
+def dead_dns_replies():
+    dns_costs()
+    replies = {}
+    backscatter_lab.stop_dns("bs-")
+    try:
+        for mx in MX:
+            for client, case, sender, rcpt, _check in DEAD_DNS_REFUSALS + [backscatter_lab.CLEAN_REQUEST]:
+                replies[(mx, case)] = backscatter_lab.smtp_request("bs-", client, mx, sender, rcpt)
+    finally:
+        backscatter_lab.start_dns("bs-", MX)
+    client, case, sender, rcpt, _check = backscatter_lab.CLEAN_REQUEST
+    for mx in MX:
+        replies[(mx, "retry-" + case)] = backscatter_lab.smtp_request("bs-", client, mx, sender, rcpt)
+    print("Replies with the lab DNS server stopped, hardened hosts:")
+    for (mx, case), reply in sorted(replies.items()):
+        print("  %-4s %-24s %d %s" % (mx, case, reply["code"], reply["text"].replace("\n", " ")))
+    return replies
+
+
+@pytest.mark.parametrize("mx", MX)
+@pytest.mark.parametrize("client, case, _sender, _rcpt, check", DEAD_DNS_REFUSALS)
+def test_with_the_resolver_dead_forged_mail_to_unknown_users_is_still_refused_for_good(mx, client, case, _sender,
+                                                                                          _rcpt, check):
+    reply = dead_dns_replies()[(mx, case)]
+    assert reply["code"] >= 500, reply
+    assert backscatter_lab.smtp_session.refusing_check(reply["text"]) == check, reply
+
+
+@pytest.mark.parametrize("mx", MX)
+def test_with_the_resolver_dead_clean_mail_gets_a_4xx_and_is_accepted_on_retry(mx):
+    case = backscatter_lab.CLEAN_REQUEST[1]
+    reply = dead_dns_replies()[(mx, case)]
+    assert 400 <= reply["code"] < 500, reply
+    retry = dead_dns_replies()[(mx, "retry-" + case)]
+    assert retry["code"] == 250, retry

@@ -7,6 +7,7 @@ hardened scenario's probes able to fail.
 """
 
 import functools
+import json
 import pathlib
 import sys
 
@@ -59,3 +60,50 @@ def test_victim_received_the_bounces():
 @pytest.mark.parametrize("case, mailbox", backscatter_lab.CLEAN_MAIL)
 def test_clean_mail_arrives_on_stock_too(mx, case, mailbox):
     backscatter_lab.assert_clean_mail_delivered(record(), mx, case, mailbox)
+
+
+# --- the stock twins of the DNS-cost and dead-resolver probes ----------------
+
+# What stock Postfix refuses of the local-refusal cases: only unknown local users.
+STOCK_REFUSES = {"bare_helo-unknown_user", "unknown_user"}
+
+
+@functools.lru_cache(maxsize=None)
+def dns_costs():
+    record()
+    rows = [backscatter_lab.dns_cost("base-", mx, request) for mx in MX
+            for request in backscatter_lab.LOCAL_REFUSALS + [backscatter_lab.CLEAN_REQUEST]]
+    print(backscatter_lab.dns_cost_table(rows, "DNS queries per request, stock hosts:"))
+    hardened = backscatter_lab.evidence_path("backscatter-dns-costs.json")
+    if hardened.exists():
+        print(backscatter_lab.dns_cost_table(json.loads(hardened.read_text()),
+                                             "The same requests to the hardened hosts (scenario backscatter):"))
+    return dict(((r["mx"], r["client"], r["case"]), r) for r in rows)
+
+
+@pytest.mark.parametrize("mx", MX)
+@pytest.mark.parametrize("client, case, _sender, _rcpt, check", backscatter_lab.LOCAL_REFUSALS)
+def test_stock_accepts_what_the_hardened_hosts_refuse_with_a_cheap_check(mx, client, case, _sender, _rcpt, check):
+    result = dns_costs()[(mx, client, case)]
+    if case in STOCK_REFUSES:
+        assert result["refused_by"] == "local_recipient_table", result
+    else:
+        # Accepted at RCPT: the forged message would go in, and bounce or be spam.
+        assert result["code"] == 250, result
+        assert result["refused_by"] != check, result
+
+
+@pytest.mark.parametrize("mx", MX)
+def test_stock_accepts_forged_mail_for_an_unknown_relay_user_with_the_resolver_dead(mx):
+    # The twin of the hardened hosts' dead-resolver refusal: stock needs no
+    # DNS to accept it, and the bounce follows later.
+    dns_costs()
+    client, _case, sender, rcpt, _check = [r for r in backscatter_lab.LOCAL_REFUSALS if r[1] == "unknown_relay"][0]
+    backscatter_lab.stop_dns("base-")
+    try:
+        reply = backscatter_lab.smtp_request("base-", client, mx, sender, rcpt)
+    finally:
+        backscatter_lab.start_dns("base-", MX)
+    print("Stock %s with the lab DNS server stopped, forged mail to an unknown relay user: %d %s"
+          % (mx, reply["code"], reply["text"]))
+    assert reply["code"] == 250, reply
