@@ -388,11 +388,11 @@ options:
           - V(last) places the entry among the checks for untrusted clients, after those of the
             same or lower cost, so that the stage stays cheapest first; an unconditional
             C(permit), C(reject) or C(defer) goes to the very end.
-          - With V(last), an entry that can only refuse joins the one cost order of the whole
+          - "With V(last), an entry that can only refuse joins the one cost order of the whole
             chain: a no-lookup one goes to the client list, a DNS or external one given for the
             client, helo or sender stage to the recipient list. Access tables and permits stay
             in their stage (their OK ends only that list); a DNS or external one in the client,
-            helo or sender stage, ahead of the relay guard, is refused.
+            helo or sender stage, ahead of the relay guard, is refused."
           - V(first), C(before:NAME) and C(after:NAME) pin it; NAME is a restriction name (or a
             whole entry) of the stage, the first match for C(before:), the last for C(after:).
             A pin that puts a cheap check behind a DNS or external one is refused.
