@@ -147,8 +147,8 @@ def dns_costs():
 
 @pytest.mark.parametrize("mx", MX)
 @pytest.mark.parametrize("client, case, _sender, _rcpt, check", backscatter_lab.LOCAL_REFUSALS)
-def test_mail_a_local_check_refuses_costs_no_dns_query_and_gets_that_checks_5xx(mx, client, case, _sender, _rcpt,
-                                                                                 check):
+def test_mail_a_local_check_refuses_costs_no_dns_query_and_gets_that_checks_5xx(
+        mx, client, case, _sender, _rcpt, check):
     result = dns_costs()[(mx, client, case)]
     assert result["stage"] == "rcpt" and result["code"] >= 500, result
     assert result["refused_by"] == check, result
@@ -207,8 +207,8 @@ def dead_dns_replies():
 
 @pytest.mark.parametrize("mx", MX)
 @pytest.mark.parametrize("client, case, _sender, _rcpt, check", DEAD_DNS_REFUSALS)
-def test_with_the_resolver_dead_forged_mail_to_unknown_users_is_still_refused_for_good(mx, client, case, _sender,
-                                                                                          _rcpt, check):
+def test_with_the_resolver_dead_forged_mail_to_unknown_users_is_still_refused_for_good(
+        mx, client, case, _sender, _rcpt, check):
     reply = dead_dns_replies()[(mx, case)]
     assert reply["code"] >= 500, reply
     assert backscatter_lab.smtp_session.refusing_check(reply["text"]) == check, reply
