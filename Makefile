@@ -131,12 +131,20 @@ molecule: venv images collection-link ## Run every Molecule scenario, or one: ma
 	  echo "=== molecule test -s $$scenario"; \
 	  if molecule test -s "$$scenario"; then status=passed; else status=FAILED; failed+=("$$scenario"); fi; \
 	  echo "=== $$scenario: $$status in $$((SECONDS - start)) s"; \
+	  if [ -n "$${MAILGUARD_STEP_TIMES:-}" ]; then \
+	    echo "scenario $$scenario $$((SECONDS - start)) $$status" >>"$$MAILGUARD_STEP_TIMES"; \
+	  fi; \
 	done; \
 	if [ $${#failed[@]} -gt 0 ]; then echo "failed scenarios: $${failed[*]}" >&2; exit 1; fi
 
 # --- Aggregates -------------------------------------------------------------
 
-test: venv lint sanity unit images molecule ## Everything CI runs
+# The steps run in this order; the time of each step and of each scenario is
+# printed at the end.
+TEST_STEPS := venv lint sanity unit images molecule
+
+test: ## Everything CI runs: venv, lint, sanity, unit, images, molecule, then the time of each
+	@MAKE="$(MAKE)" tools/timed-steps.sh $(TEST_STEPS)
 
 demo: venv images collection-link ## Run tools/demo.sh
 	@if [ ! -x tools/demo.sh ]; then echo "make demo: tools/demo.sh is missing or not executable" >&2; exit 1; fi
