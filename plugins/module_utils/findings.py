@@ -215,26 +215,44 @@ def _refuses_cheaply(entry):
         and entry["name"] not in ("permit", "reject", "defer")
 
 
+def _expensive(entry):
+    return entry["cost"] in (rm.COST_DNS, rm.COST_EXTERNAL) and entry["action"] != rm.ACTION_PERMIT
+
+
+def _answer_key(entry):
+    """Entries that give one request the same answer share a key: every relay guard decides
+    the same question, whichever of them smtpd reaches first."""
+    return "relay guard" if entry["name"] in rm.RELAY_GUARDS else entry["text"]
+
+
 def chain_order_problem(chain):
     """First (stage, expensive entry, stage, cheap entry) where a cheap refusal in a later list
     runs after a DNS or external check, or None.
 
-    Pairs inside one list are the per-list rule's. An entry that already ran
-    earlier in the chain (the relay guard that the recipient list repeats)
-    gives the same answer again, so its repetition is not a cheap check
-    waiting behind the lookup.
+    A lookup that a cheap check of its own list already follows is the
+    per-list rule's finding, not this one's. A check that already ran earlier
+    in the chain (the relay guard that the relay list repeats after the
+    recipient list's) gives the same answer again, so its repetition is not
+    a cheap check waiting behind the lookup; nor is a check that
+    ``warn_if_reject`` turns into a warning.
     """
+    cheap = []
     seen = set()
-    first = None
-    for stage, entry in chain:
-        repeated = entry["text"] in seen
-        seen.add(entry["text"])
-        if first is None:
-            if entry["cost"] in (rm.COST_DNS, rm.COST_EXTERNAL) and entry["action"] != rm.ACTION_PERMIT:
-                first = (stage, entry)
+    softened = False
+    for index, (stage, entry) in enumerate(chain):
+        key = _answer_key(entry)
+        if _refuses_cheaply(entry) and key not in seen and not softened:
+            cheap.append(index)
+        seen.add(key)
+        softened = entry["name"] == "warn_if_reject"
+    for index, (stage, entry) in enumerate(chain):
+        if not _expensive(entry):
             continue
-        if stage != first[0] and not repeated and _refuses_cheaply(entry):
-            return first[0], first[1], stage, entry
+        later = [(chain[i][0], chain[i][1]) for i in cheap if i > index]
+        if any(other == stage for other, _e in later):
+            continue
+        if later:
+            return stage, entry, later[0][0], later[0][1]
     return None
 
 
@@ -255,21 +273,34 @@ def chain_findings(service, stages, values, overridden=None):
     if overridden is not None and not overridden.intersection(
             (expensive_param, cheap_param, "smtpd_relay_before_recipient_restrictions")):
         return []
-    delayed = _is_yes(values.get("smtpd_delay_reject", "yes"))
-    return [finding(
-        "expensive-before-cheap", CATEGORY_ORDER, "medium", service, expensive_param,
-        "'%s' (%s) in %s runs before '%s' (%s) in %s: smtpd evaluates %s first, so every "
-        "request pays for the lookup even when the cheap check would refuse it%s." % (
-            expensive["text"], expensive["cost"], expensive_param, cheap["text"], cheap["cost"],
-            cheap_param, expensive_param,
-            ", and a slow or failing resolver turns that refusal into a 4xx" if expensive["cost"] == rm.COST_DNS
-            else ""),
-        "%sMove the DNS and policy checks of %s into smtpd_recipient_restrictions, after the "
-        "relay guard and the local-table checks; no-lookup checks (HELO and address syntax) "
-        "may stay ahead of them in smtpd_client_restrictions." % (
-            "" if delayed else "Set smtpd_delay_reject = yes (client, HELO and sender lists then run "
-            "at RCPT time, where their checks can be combined with the recipient's). ",
-            expensive_param))]
+    where = "'%s' (%s) in %s runs before '%s' (%s) in %s: smtpd evaluates %s first" % (
+        expensive["text"], expensive["cost"], expensive_param, cheap["text"], cheap["cost"], cheap_param,
+        expensive_param)
+    if expensive["name"] in rm.CONNECT_TIME_DNS:
+        # It reads the client name lookup smtpd made at connect: no query of
+        # its own, but a 450 where the cheap check would have refused for good.
+        severity = "low"
+        message = ("%s, so a client the cheap check would refuse for good gets this check's 450 "
+                   "(it reads the name smtpd looked up at connect) and is invited to retry." % where)
+    else:
+        severity = "medium"
+        message = ("%s, so every request pays for the lookup even when the cheap check would "
+                   "refuse it%s." % (where, ", and a slow or failing resolver turns that refusal into a 4xx"
+                                     if expensive["cost"] == rm.COST_DNS else ""))
+    if expensive_stage == "recipient" and cheap_stage == "relay":
+        fix = ("smtpd evaluates the recipient list before the relay list here: set "
+               "smtpd_relay_before_recipient_restrictions = yes (Postfix 3.6 and later), or put "
+               "reject_unauth_destination ahead of the lookups in smtpd_recipient_restrictions.")
+    else:
+        fix = ("%sMove the DNS and policy checks of %s into smtpd_recipient_restrictions, after the "
+               "relay guard and the local-table checks; no-lookup checks (HELO and address syntax) "
+               "may stay ahead of them in smtpd_client_restrictions." % (
+                   "" if _is_yes(values.get("smtpd_delay_reject", "yes")) else
+                   "Set smtpd_delay_reject = yes (client, HELO and sender lists then run at RCPT "
+                   "time, where their checks can be combined with the recipient's). ",
+                   expensive_param))
+    return [finding("expensive-before-cheap", CATEGORY_ORDER, severity, service, expensive_param,
+                    message, fix)]
 
 
 def stage_findings(service, stages, values, explicit=None, overridden=None, label_override=False):

@@ -156,10 +156,6 @@ _PARAMETER_PREFIXES = ("smtpd_", "smtp_", "lmtp_", "postscreen_", "virtual_", "r
                        "address_", "unverified_", "mynetworks", "mydestination", "myhostname",
                        "alias_", "tls_", "milter_", "content_", "default_", "proxy_", "queue_")
 
-# DNS checks that only read the client name smtpd looked up at connect
-# (smtpd_peername_lookup): no query of their own, but a 450 when that lookup
-# failed. They go first among the DNS checks.
-CONNECT_TIME_DNS = frozenset(("reject_unknown_reverse_client_hostname", "reject_unknown_client_hostname"))
 # Where each part of the unauthenticated path stands, added to every reason.
 _WHERE = {
     ("client", rm.COST_NONE): (
@@ -170,8 +166,8 @@ _WHERE = {
         "In smtpd_recipient_restrictions after the relay guard, among the local-table checks: "
         "after every no-lookup check and before any DNS lookup."),
     ("recipient", rm.COST_DNS): (
-        "In smtpd_recipient_restrictions after every no-lookup and local-table check of the "
-        "client, relay and recipient lists, so that mail those refuse costs no DNS query."),
+        "In smtpd_recipient_restrictions after every no-lookup check (client list) and every "
+        "local-table check, the relay guard included, so that mail those refuse costs no DNS query."),
     ("recipient", rm.COST_EXTERNAL): (
         "In smtpd_recipient_restrictions after every cheaper check of the whole chain, DNS "
         "ones included: the last thing smtpd asks before it accepts a recipient."),
@@ -320,10 +316,11 @@ def _join(texts, separator=", "):
 def make_entry(text, reason, applies_to="untrusted", origin="profile", classes=None, pinned=False, rank=0):
     """One restriction with what it costs and why it stands where it stands.
 
-    ``rank`` orders entries of one cost class among themselves: -1 for the DNS
-    checks that only read the connect-time client name, 1 for the selection
-    of a restriction class (a local lookup that may run the class's DNS and
-    external checks), 0 otherwise.
+    ``rank`` orders entries of one cost class among themselves: 1 for the
+    selection of a restriction class (a local lookup that may run the class's
+    DNS and external checks), 0 otherwise; the DNS checks that only read the
+    connect-time client name (``rm.CONNECT_TIME_DNS``) go first among the DNS
+    checks whatever their rank.
     """
     parsed = rm.parse_entries(text, classes or ())
     if len(parsed) != 1:
@@ -372,7 +369,8 @@ class _Stage(object):
 
 
 def _order_key(entry):
-    return (rm.COST_RANK[entry["cost"]], entry.get("rank", 0))
+    rank = -1 if entry["name"] in rm.CONNECT_TIME_DNS else entry.get("rank", 0)
+    return (rm.COST_RANK[entry["cost"]], rank)
 
 
 def _cost_order_problem(entries):
@@ -638,6 +636,22 @@ class _Builder(object):
         self.classes[name] = {"value": _stage_value(entries), "entries": entries, "reason": reason}
         self.class_order.append(name)
 
+    def note_allowlist(self, label, stage, entry):
+        """Say what an OK from a custom entry still exempts from, now that the lookups stand
+        in the recipient list."""
+        if entry["action"] not in (rm.ACTION_PERMIT, rm.ACTION_CHECK) or entry["name"] in AUTHENTICATING_PERMITS:
+            return
+        if stage in ("client", "helo", "sender"):
+            self.warnings.append(
+                "%s can answer OK, which ends only %s. Every DNS and policy check now stands in "
+                "smtpd_recipient_restrictions (one cost order across the lists), so an OK there "
+                "exempts from none of them; give the entry stage recipient if it should."
+                % (label, rm.STAGE_PARAMETERS[stage]))
+        elif stage == "recipient":
+            entry["reason"] += (
+                " An OK from it ends smtpd_recipient_restrictions, skipping every DNS and policy "
+                "check after it (the blocklists included): list only what the client cannot forge.")
+
     # -- parts ------------------------------------------------------------
 
     def build_profile(self):
@@ -684,11 +698,10 @@ class _Builder(object):
 
         if self.paranoid:
             st["recipient"].rest.append(make_entry(
-                "reject_unknown_client_hostname", REASONS["reject_unknown_client_hostname"], rank=-1))
+                "reject_unknown_client_hostname", REASONS["reject_unknown_client_hostname"]))
         elif self.strict:
             st["recipient"].rest.append(make_entry(
-                "reject_unknown_reverse_client_hostname", REASONS["reject_unknown_reverse_client_hostname"],
-                rank=-1))
+                "reject_unknown_reverse_client_hostname", REASONS["reject_unknown_reverse_client_hostname"]))
         if self.paranoid:
             st["recipient"].rest.append(make_entry(
                 "reject_unknown_helo_hostname", REASONS["reject_unknown_helo_hostname"]))
@@ -1006,6 +1019,7 @@ class _Builder(object):
                 entry["reason"] = "Custom entry from the intent: the explicit end of the list."
                 self.stages[stage].tail.append(entry)
             elif position == "last":
+                self.note_allowlist(label, stage, entry)
                 target = _global_stage(stage, entry)
                 if target != stage:
                     entry["reason"] = (
@@ -1040,9 +1054,14 @@ class _Builder(object):
             else:
                 matches = [i for i, e in enumerate(entries) if anchor in (e["name"], e["text"])]
                 if not matches:
+                    elsewhere = [other for other in BUILD_STAGES if other != stage and any(
+                        anchor in (e["name"], e["text"]) for e in result[other])]
                     raise IntentError(
-                        "%s: position %s:%s names no entry of the %s stage (it holds: %s)"
-                        % (label, position, anchor, stage, ", ".join(e["name"] for e in entries) or "nothing"))
+                        "%s: position %s:%s names no entry of the %s stage (it holds: %s)%s"
+                        % (label, position, anchor, stage, ", ".join(e["name"] for e in entries) or "nothing",
+                           "; %s stands in the %s stage (no-lookup checks in the client list, lookups "
+                           "in the recipient list: one cost order across the lists)"
+                           % (anchor, elsewhere[0]) if elsewhere else ""))
                 at = matches[0] if position == "before" else matches[-1] + 1
             self.check_relay_position(label, stage, entries, at, entry)
             entries.insert(at, entry)
@@ -1084,13 +1103,13 @@ class _Builder(object):
             if expensive["origin"] == "custom":
                 raise IntentError(
                     "the custom entry '%s' (%s) in the %s stage would run before '%s' (%s) in the %s "
-                    "stage, %s. Give a lookup stage recipient (position last), where it follows the "
+                    "stage, %s. Give it stage recipient (position last), where it follows the "
                     "relay guard and the local tables" % (
                         expensive["text"], expensive["cost"], expensive_stage, cheap["text"], cheap["cost"],
                         cheap_stage, why))
             raise IntentError(
-                "%s '%s' (%s) in the %s stage would run after '%s' (%s) in the %s stage, %s. Put the "
-                "cheap check in stage client" % (
+                "%s '%s' (%s) in the %s stage would run after '%s' (%s) in the %s stage, %s. Give "
+                "the lookup stage recipient, or pin the cheap check ahead of it" % (
                     "the custom entry" if cheap["origin"] == "custom" else "the computed lists put",
                     cheap["text"], cheap["cost"], cheap_stage, expensive["text"], expensive["cost"],
                     expensive_stage, why))

@@ -139,6 +139,12 @@ DNSBL_RESTRICTIONS = frozenset((
     "reject_rhsbl_sender", "reject_rhsbl_recipient",
 ))
 
+# DNS checks that only read the client name smtpd looked up at connect
+# (smtpd_peername_lookup): no query of their own, but a 450 when that lookup
+# failed or found nothing.
+CONNECT_TIME_DNS = frozenset(("reject_unknown_reverse_client_hostname", "reject_unknown_client_hostname",
+                              "reject_unknown_client"))
+
 # check_relay_domains is the pre-2.2 guard; Postfix still accepts it as one.
 RELAY_GUARDS = frozenset(("reject_unauth_destination", "defer_unauth_destination", "check_relay_domains"))
 

@@ -36,8 +36,9 @@ description:
     delayed reject. The relay list guards relaying. C(smtpd_recipient_restrictions) then holds the
     local-table checks (unlisted recipients, own domains as sender, the selection of the forwarding
     and bounce classes), every DNS check and blocklist, and the policy services, in that order.
-    C(smtpd_helo_restrictions) and C(smtpd_sender_restrictions) stay empty. Mail a local check
-    refuses costs no DNS query beyond the client name lookup smtpd makes at connect."
+    C(smtpd_helo_restrictions) and C(smtpd_sender_restrictions) hold only custom entries given
+    for them. Mail a local check refuses costs no DNS query beyond the client name lookup smtpd
+    makes at connect."
   - "Among the DNS checks, C(reject_unknown_reverse_client_hostname) and
     C(reject_unknown_client_hostname) come first: they read the connect-time lookup and cost no
     query, but answer 450, so the definitive cheap refusals come before them."
@@ -391,8 +392,12 @@ options:
           - "With V(last), an entry that can only refuse joins the one cost order of the whole
             chain: a no-lookup one goes to the client list, a DNS or external one given for the
             client, helo or sender stage to the recipient list. Access tables and permits stay
-            in their stage (their OK ends only that list); a DNS or external one in the client,
-            helo or sender stage, ahead of the relay guard, is refused."
+            in their stage (their OK ends only that list). An access table that looks something
+            up in DNS or in an external table, in the client, helo or sender stage (ahead of the
+            relay guard), is refused; an access table or permit there that can answer OK gets a
+            warning, since its OK no longer exempts from the DNS and policy checks, which all
+            stand in the recipient list. In the recipient stage an OK skips every DNS and policy
+            check after it."
           - V(first), C(before:NAME) and C(after:NAME) pin it; NAME is a restriction name (or a
             whole entry) of the stage, the first match for C(before:), the last for C(after:).
             A pin that puts a cheap check behind a DNS or external one is refused.

@@ -345,6 +345,57 @@ def test_recipient_list_runs_before_the_relay_list_without_relay_before_recipien
     assert fnd.chain_order_problem(fnd.rcpt_chain(stages, {})) is None
 
 
+def test_debians_4xx_relay_guard_after_the_recipient_lists_own_guard_is_no_cheap_check_left():
+    # Postfix before 3.6 (or a compatibility level below it): the recipient
+    # list runs first, and its guard has answered before Debian's
+    # defer_unauth_destination in the relay list.
+    stages = {
+        "relay": {"entries": rm.parse_entries("permit_mynetworks permit_sasl_authenticated defer_unauth_destination")},
+        "recipient": {"entries": rm.parse_entries(
+            "permit_mynetworks reject_unauth_destination "
+            "check_policy_service { unix:private/policyd-spf, timeout=10s, default_action=DUNNO }")},
+    }
+    assert fnd.chain_order_problem(fnd.rcpt_chain(stages, {})) is None
+
+
+def test_a_lookup_in_the_recipient_list_before_the_relay_list_suggests_relay_first():
+    stages = {
+        "relay": {"parameter": "smtpd_relay_restrictions",
+                  "entries": rm.parse_entries("permit_mynetworks reject_unauth_destination")},
+        "recipient": {"parameter": "smtpd_recipient_restrictions",
+                      "entries": rm.parse_entries("reject_rbl_client zen.spamhaus.org=127.0.0.2")},
+    }
+    found = fnd.chain_findings("main.cf", stages, {"smtpd_relay_before_recipient_restrictions": "no"})
+    assert "smtpd_relay_before_recipient_restrictions = yes" in found[0]["fix"]
+
+
+def test_a_lookup_followed_by_a_cheap_check_in_its_own_list_is_reported_once():
+    facts = gather(main={"smtpd_client_restrictions":
+                         "reject_rbl_client zen.spamhaus.org=127.0.0.2 reject_non_fqdn_helo_hostname",
+                         "smtpd_relay_restrictions": "permit_mynetworks reject_unauth_destination"})
+    found = [f for f in facts["findings"] if f["id"] == "expensive-before-cheap"]
+    assert len(found) == 1, found
+    assert "'reject_non_fqdn_helo_hostname' (none)" in found[0]["message"]
+
+
+def test_the_reverse_dns_check_first_costs_a_450_not_a_query():
+    stages = {
+        "client": {"entries": rm.parse_entries("reject_unknown_reverse_client_hostname")},
+        "helo": {"entries": rm.parse_entries("reject_non_fqdn_helo_hostname")},
+    }
+    found = fnd.chain_findings("main.cf", stages, {})
+    assert found[0]["severity"] == "low"
+    assert "450" in found[0]["message"] and "pays for the lookup" not in found[0]["message"]
+
+
+def test_a_check_that_warn_if_reject_softens_is_no_cheap_refusal():
+    stages = {
+        "client": {"entries": rm.parse_entries("reject_rbl_client zen.spamhaus.org=127.0.0.2")},
+        "helo": {"entries": rm.parse_entries("warn_if_reject reject_non_fqdn_helo_hostname")},
+    }
+    assert fnd.chain_order_problem(fnd.rcpt_chain(stages, {})) is None
+
+
 def test_a_service_override_that_puts_a_lookup_first_is_found_for_that_service():
     stages = {
         "client": {"parameter": "smtpd_client_restrictions", "entries": rm.parse_entries(

@@ -630,10 +630,32 @@ def test_custom_no_lookup_check_joins_the_client_list():
 
 def test_custom_lookup_in_an_access_table_ahead_of_the_relay_guard_is_refused():
     refused("the custom entry 'check_client_mx_access cidr:/etc/postfix/mx' \\(dns\\) in the client stage .*"
-            "Give a lookup stage recipient",
+            "Give it stage recipient",
             custom=[{"stage": "client", "entry": "check_client_mx_access cidr:/etc/postfix/mx"}])
     result = build(custom=[{"stage": "recipient", "entry": "check_client_mx_access cidr:/etc/postfix/mx"}])
     assert "check_client_mx_access" in names(result, "recipient")
+
+
+@pytest.mark.parametrize("stage", ["client", "helo", "sender"])
+def test_an_allowlist_before_the_lookups_is_told_that_it_no_longer_exempts_from_them(stage):
+    result = build(dnsbls=[ZEN], custom=[{"stage": stage, "entry": "check_client_access cidr:/etc/postfix/ok"}])
+    assert any("custom[0]" in w and "exempts from none of them" in w and "stage recipient" in w
+               for w in result["warnings"]), result["warnings"]
+
+
+def test_an_allowlist_in_the_recipient_list_says_what_its_ok_skips():
+    result = build(dnsbls=[ZEN], custom=[{"stage": "recipient", "entry": "check_sender_access hash:/etc/postfix/ok"}])
+    entry = [e for e in result["stages"]["recipient"]["entries"] if e["name"] == "check_sender_access"][0]
+    assert "skipping every DNS and policy check after it" in entry["reason"]
+    recipient = names(result, "recipient")
+    assert recipient.index("check_sender_access") < recipient.index("reject_rbl_client")
+    assert not any("exempts from none" in w for w in result["warnings"])
+
+
+def test_a_pin_that_names_an_entry_of_another_list_says_where_it_went():
+    refused("reject_unknown_sender_domain stands in the recipient stage",
+            custom=[{"stage": "sender", "entry": "check_sender_access hash:/etc/postfix/a",
+                     "position": "before:reject_unknown_sender_domain"}])
 
 
 def test_custom_unconditional_end_goes_to_the_very_end():
@@ -886,24 +908,39 @@ def assert_properties(intent, result):
             if rm.COST_RANK[entry["cost"]] >= rm.COST_RANK[rm.COST_DNS] and \
                     not pinned_first(intent, stage, entry["text"]):
                 assert all(i > j for j in cheap), (stage, entry["text"], [e["text"] for e in entries])
-    # (2b) One cost order across the lists: in smtpd's evaluation order for one RCPT command,
-    # the checks that can refuse an unauthenticated client never get cheaper, on any service,
-    # except entries the intent pinned. A check repeated later gives the same answer again.
+    # (2b) One cost order across the lists: in smtpd's evaluation order for one RCPT command
+    # (client, helo, sender, relay, recipient; recipient before relay without
+    # smtpd_relay_before_recipient_restrictions), the checks that can refuse an unauthenticated
+    # client never get cheaper, on any service, except entries the intent pinned. A permit ends
+    # its own list, a final reject or defer the request; a check repeated later (any relay guard
+    # after another) gives the same answer again.
     pinned = set((c["stage"], c["entry"]) for c in intent.get("custom") or []
                  if str(c.get("position") or "last") != "last")
     for key, stages in views.items():
         merged = dict(result["parameters"])
         merged.update(result["services"].get(key) or {})
-        highest, seen = 0, set()
-        for stage, entry in fnd.rcpt_chain(stages, merged):
-            repeated = entry["text"] in seen
-            seen.add(entry["text"])
-            if entry["action"] in (rm.ACTION_PERMIT, rm.ACTION_MODIFIER) or repeated \
-                    or (stage, entry["text"]) in pinned:
-                continue
-            rank = rm.COST_RANK[entry["cost"]]
-            assert rank >= highest, (key, stage, entry["text"], [e["text"] for _s, e in fnd.rcpt_chain(stages, merged)])
-            highest = rank
+        order = ["client", "helo", "sender"] + (
+            ["relay", "recipient"] if merged.get("smtpd_relay_before_recipient_restrictions") == "yes"
+            else ["recipient", "relay"])
+        highest, seen, done = 0, set(), False
+        for stage in order:
+            for entry in stages[stage]["entries"]:
+                answer = "guard" if entry["name"] in rm.RELAY_GUARDS else entry["text"]
+                repeated = answer in seen
+                seen.add(answer)
+                if entry["name"] == "permit":
+                    break
+                if entry["name"] in ("reject", "defer"):
+                    done = True
+                    break
+                if entry["action"] in (rm.ACTION_PERMIT, rm.ACTION_MODIFIER) or repeated \
+                        or (stage, entry["text"]) in pinned:
+                    continue
+                rank = rm.COST_RANK[entry["cost"]]
+                assert rank >= highest, (key, stage, entry["text"], [(s, stages[s]["value"]) for s in order])
+                highest = rank
+            if done:
+                break
     # (3) Every blocklist carries a reply filter unless that list was allowed without one.
     allowed = set(d["name"] for d in (intent.get("dnsbls") or []) + ((intent.get("forwarding") or {}).get("dnsbls") or [])
                   if d.get("allow_unfiltered"))
