@@ -26,10 +26,12 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 echo "building $image from Debian $suite (recipe $recipe_hash)"
 # mmdebstrap takes the mirror from the host's apt sources; none is named here.
-# The hook is a shell snippet that mmdebstrap runs with the chroot as $1.
-# shellcheck disable=SC2016
+hooks=()
+for hook in "${IMAGE_HOOKS[@]}"; do
+  hooks+=(--customize-hook="$hook")
+done
 mmdebstrap --quiet --variant="$IMAGE_VARIANT" --include="$IMAGE_PACKAGES" \
-  --customize-hook='rm -f "$1/etc/machine-id" && touch "$1/etc/machine-id"' \
+  --skip="$IMAGE_SKIP" "${hooks[@]}" \
   "$suite" "$work/rootfs.tar"
 podman import \
   --change 'CMD ["/lib/systemd/systemd"]' \
