@@ -1,6 +1,7 @@
 """Run the backscatter lab's traffic from a verifier and return its record.
 
-The scenarios `backscatter` and `baseline` send the same traffic
+The two halves of scenario `backscatter` (stock/ in its prepare, tests/ in
+its verify) send the same traffic
 (backscatter-traffic.yml) and read it with backscatter_report.py; this
 module is what their tests share to do so.
 """

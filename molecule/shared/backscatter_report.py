@@ -1,6 +1,6 @@
 """Read the record of backscatter-traffic.yml: what mx1 answered, what became of each message.
 
-Used by the verifiers of the `backscatter` and `baseline` scenarios and by
+Used by the stock and the hardened tests of the `backscatter` scenario and by
 `make demo`, which prints the before/after table:
 
     python3 backscatter_report.py BEFORE.json [AFTER.json]

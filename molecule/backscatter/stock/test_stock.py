@@ -1,9 +1,12 @@
 """Stock Debian Postfix (mx1: Debian 12, mx2: Debian 13) does emit backscatter.
 
-The same traffic as scenario `backscatter`, with mx1 as Debian's package and
-an operator's forward, virtual alias and relay domain leave it: forged mail
-that mx1 accepts and cannot deliver bounces to victim. This is what makes the
-hardened scenario's probes able to fail.
+The stock half of scenario `backscatter`: its prepare runs these tests on
+the lab as Debian's package and an operator's forward, virtual alias and
+relay domain leave it, before converge hardens mx1 and mx2. Forged mail
+that a host accepts and cannot deliver bounces to victim, and the cheap
+checks the hardened hosts refuse with are missing here. This is what makes
+the hardened tests (../tests) able to fail. The counts it takes are left
+in .build/lab-evidence/ for the hardened tests to print beside theirs.
 """
 
 import functools
@@ -23,7 +26,7 @@ CLIENTS = ["spammer", "legit"]
 
 @functools.lru_cache(maxsize=None)
 def record():
-    return backscatter_lab.send_traffic("base-")
+    return backscatter_lab.send_traffic("bs-")
 
 
 def row(mx, client, case):
@@ -71,26 +74,22 @@ STOCK_REFUSES = {"bare_helo-unknown_user", "unknown_user"}
 @functools.lru_cache(maxsize=None)
 def dns_costs():
     record()
-    rows = [backscatter_lab.dns_cost("base-", mx, request) for mx in MX
+    rows = [backscatter_lab.dns_cost("bs-", mx, request) for mx in MX
             for request in backscatter_lab.LOCAL_REFUSALS + [backscatter_lab.CLEAN_REQUEST]]
+    backscatter_lab.evidence_path("stock-dns-costs.json").write_text(json.dumps(rows, indent=1))
     print(backscatter_lab.dns_cost_table(rows, "DNS queries per request, stock hosts:"))
-    hardened = backscatter_lab.evidence_path("backscatter-dns-costs.json")
-    if hardened.exists():
-        print(backscatter_lab.dns_cost_table(json.loads(hardened.read_text()),
-                                             "The same requests to the hardened hosts (scenario backscatter):"))
     return dict(((r["mx"], r["client"], r["case"]), r) for r in rows)
 
 
 @pytest.mark.parametrize("mx", MX)
-@pytest.mark.parametrize("client, case, _sender, _rcpt, check", backscatter_lab.LOCAL_REFUSALS)
-def test_stock_accepts_what_the_hardened_hosts_refuse_with_a_cheap_check(mx, client, case, _sender, _rcpt, check):
+@pytest.mark.parametrize("client, case, _sender, _rcpt, _check", backscatter_lab.LOCAL_REFUSALS)
+def test_stock_accepts_what_the_hardened_hosts_refuse_with_a_cheap_check(mx, client, case, _sender, _rcpt, _check):
     result = dns_costs()[(mx, client, case)]
     if case in STOCK_REFUSES:
         assert result["refused_by"] == "local_recipient_table", result
     else:
         # Accepted at RCPT: the forged message would go in, and bounce or be spam.
         assert result["code"] == 250, result
-        assert result["refused_by"] != check, result
 
 
 @pytest.mark.parametrize("mx", MX)
@@ -99,11 +98,11 @@ def test_stock_accepts_forged_mail_for_an_unknown_relay_user_with_the_resolver_d
     # DNS to accept it, and the bounce follows later.
     dns_costs()
     client, _case, sender, rcpt, _check = [r for r in backscatter_lab.LOCAL_REFUSALS if r[1] == "unknown_relay"][0]
-    backscatter_lab.stop_dns("base-")
+    backscatter_lab.stop_dns("bs-")
     try:
-        reply = backscatter_lab.smtp_request("base-", client, mx, sender, rcpt)
+        reply = backscatter_lab.smtp_request("bs-", client, mx, sender, rcpt)
     finally:
-        backscatter_lab.start_dns("base-", MX)
+        backscatter_lab.start_dns("bs-", MX)
     print("Stock %s with the lab DNS server stopped, forged mail to an unknown relay user: %d %s"
           % (mx, reply["code"], reply["text"]))
     assert reply["code"] == 250, reply

@@ -1,7 +1,8 @@
 """Hosts hardened by playbooks/harden.yml emit no backscatter (mx1: Debian 12, mx2: Debian 13).
 
-The traffic is the baseline scenario's, where stock Postfix accepts the
-same forged messages and bounces them to victim; here each one must be
+The traffic is the one prepare sent to the same hosts while they were stock
+(../stock/test_stock.py), which accepted the forged messages and bounced
+them to victim; here each one must be
 refused during the SMTP session, the spammer's by cheap checks and the
 clean client's forged mail to forwarding recipients by SPF, while clean
 mail still arrives.
@@ -140,8 +141,11 @@ def dns_costs():
     record()  # the lab's traffic first: its deliveries are over when counting starts
     rows = [backscatter_lab.dns_cost("bs-", mx, request) for mx in MX
             for request in backscatter_lab.LOCAL_REFUSALS + [backscatter_lab.CLEAN_REQUEST]]
-    backscatter_lab.evidence_path("backscatter-dns-costs.json").write_text(json.dumps(rows, indent=1))
     print(backscatter_lab.dns_cost_table(rows, "DNS queries per request, hardened hosts:"))
+    stock = backscatter_lab.evidence_path("stock-dns-costs.json")
+    if stock.exists():
+        print(backscatter_lab.dns_cost_table(json.loads(stock.read_text()),
+                                             "The same requests to the same hosts before hardening (prepare):"))
     return dict(((r["mx"], r["client"], r["case"]), r) for r in rows)
 
 
