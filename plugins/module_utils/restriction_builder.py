@@ -74,13 +74,13 @@ NULL_SENDER_CLASS = "null_sender_blocklists"
 # The loopback networks Debian writes into mynetworks on a fresh install.
 LOOPBACK_NETWORKS = ("127.0.0.0/8", "[::ffff:127.0.0.0]/104", "[::1]/128")
 
-# Where each kind of access restriction evaluates.
+# The restriction that asks each kind of blocklist (all stand in the recipient list).
 _DNSBL_RESTRICTION = {
-    "client": ("client", "reject_rbl_client"),
-    "reverse_client": ("client", "reject_rhsbl_reverse_client"),
-    "helo": ("helo", "reject_rhsbl_helo"),
-    "sender": ("sender", "reject_rhsbl_sender"),
-    "null_sender_client": ("sender", "reject_rbl_client"),
+    "client": "reject_rbl_client",
+    "reverse_client": "reject_rhsbl_reverse_client",
+    "helo": "reject_rhsbl_helo",
+    "sender": "reject_rhsbl_sender",
+    "null_sender_client": "reject_rbl_client",
 }
 _DNSBL_OBJECT = {
     "client": "client IP address",
@@ -478,13 +478,13 @@ def _dnsbl(item, where, postscreen, restrict_types=None):
 
 
 def _dnsbl_entry(dnsbl, origin, where):
-    stage, restriction = _DNSBL_RESTRICTION[dnsbl["type"]]
+    restriction = _DNSBL_RESTRICTION[dnsbl["type"]]
     if dnsbl["filter"]:
         why = "only the answers %s count as listed" % dnsbl["filter"]
     else:
         why = "UNFILTERED by request (allow_unfiltered): any answer counts as listed"
     reason = "DNS blocklist on the %s (%s); %s." % (_DNSBL_OBJECT[dnsbl["type"]], where, why)
-    return stage, make_entry("%s %s" % (restriction, dnsbl["argument"]), reason, origin=origin)
+    return make_entry("%s %s" % (restriction, dnsbl["argument"]), reason, origin=origin)
 
 
 def _policy(item, index):
@@ -756,14 +756,14 @@ class _Builder(object):
             else:
                 smtpd_lists.append(dnsbl)
         for dnsbl in smtpd_lists:
-            _stage, entry = _dnsbl_entry(dnsbl, "dnsbls", "smtpd")
+            entry = _dnsbl_entry(dnsbl, "dnsbls", "smtpd")
             if not dnsbl["filter"]:
                 self.allowed_unfiltered.add(entry["text"])
             # Every list type works in the recipient list under delayed reject,
             # where it follows every cheaper check.
             self.stages["recipient"].rest.append(entry)
         if null_sender_lists:
-            entries = [_dnsbl_entry(d, "dnsbls", "bounces only")[1] for d in null_sender_lists]
+            entries = [_dnsbl_entry(d, "dnsbls", "bounces only") for d in null_sender_lists]
             self.add_class(NULL_SENDER_CLASS, entries,
                            "Blocklists of bounce sources, consulted only for the null sender.")
             table = str(self.intent.get("null_sender_table") or DEFAULT_NULL_SENDER_TABLE).strip()
@@ -866,7 +866,7 @@ class _Builder(object):
         for index, item in enumerate(forwarding.get("dnsbls") or []):
             dnsbl = _dnsbl(item, "forwarding.dnsbls[%d]" % index, False,
                            restrict_types=("client", "reverse_client", "helo", "sender"))
-            entries.append(_dnsbl_entry(dnsbl, "forwarding", "forwarded mail only")[1])
+            entries.append(_dnsbl_entry(dnsbl, "forwarding", "forwarded mail only"))
         spf = forwarding.get("spf_policy")
         if spf:
             endpoint = str(spf).strip()
