@@ -10,17 +10,16 @@ mail still arrives.
 
 import functools
 import json
-import os
 import pathlib
 import smtplib
 import sys
 
 import pytest
-import testinfra
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "shared"))
 
 import backscatter_lab  # noqa: E402  pylint: disable=wrong-import-position
+from lab_hosts import address, host  # noqa: E402  pylint: disable=wrong-import-position
 
 MX = backscatter_lab.MX
 FORGED = ["forged-unknown_user", "forged-forward", "forged-virtual_alias", "forged-unknown_relay",
@@ -96,14 +95,9 @@ def test_clean_mail_arrives(mx, case, mailbox):
     backscatter_lab.assert_clean_mail_delivered(record(), mx, case, mailbox)
 
 
-@functools.lru_cache(maxsize=None)
-def lab_host(mx):
-    return testinfra.get_host("ansible://bs-%s?ansible_inventory=%s" % (mx, os.environ["MOLECULE_INVENTORY_FILE"]))
-
-
 def rcpt_reply(mx, mail_from, rcpt_to):
     """MAIL and RCPT from the controller (published as prober.lab.test); nothing is delivered."""
-    client = smtplib.SMTP(lab_host(mx).interface("eth0").addresses[0], 25, timeout=60)
+    client = smtplib.SMTP(address("bs-" + mx), 25, timeout=60)
     try:
         client.ehlo("prober.lab.test")
         client.docmd("MAIL", "FROM:<%s>" % mail_from)
@@ -121,15 +115,15 @@ def test_a_dead_spf_server_lets_mail_through_instead_of_stopping_it(mx):
     forged = ("forged@victim.test", "alice@example.test")
     code, text = rcpt_reply(mx, *forged)
     assert code == 550 and b"SPF" in text, (code, text)
-    host = lab_host(mx)
-    host.check_output("chmod 0 /usr/bin/policyd-spf")
+    target = host("bs-" + mx)
+    target.check_output("chmod 0 /usr/bin/policyd-spf")
     # smtpd keeps its connection to a policy server between sessions; end
     # the running ones so that the next session must start a new one.
-    host.run("pkill -f /usr/bin/policyd-spf")
+    target.run("pkill -f /usr/bin/policyd-spf")
     try:
         code, text = rcpt_reply(mx, *forged)
     finally:
-        host.check_output("chmod 0755 /usr/bin/policyd-spf")
+        target.check_output("chmod 0755 /usr/bin/policyd-spf")
     assert code == 250, (code, text)
 
 

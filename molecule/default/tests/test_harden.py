@@ -7,7 +7,6 @@ release, which must show the weakness wherever stock Postfix has it; where
 stock Postfix is already safe the twin says so.
 """
 
-import functools
 import json
 import os
 import pathlib
@@ -15,11 +14,15 @@ import re
 import shlex
 import smtplib
 import subprocess
+import sys
 import time
 import uuid
 
 import pytest
-import testinfra
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "shared"))
+
+from lab_hosts import address, host  # noqa: E402  pylint: disable=wrong-import-position
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 SCENARIO_DIR = pathlib.Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
@@ -30,16 +33,6 @@ DOMAIN = "example.test"
 FORGED_SENDER = "forged@victim.test"
 PROBE_HELO = "prober.lab.test"
 CHECKSUM = "md5sum /etc/postfix/main.cf /etc/postfix/master.cf"
-
-
-@functools.lru_cache(maxsize=None)
-def host(name):
-    return testinfra.get_host("ansible://%s?ansible_inventory=%s" % (name, INVENTORY))
-
-
-@functools.lru_cache(maxsize=None)
-def address(name):
-    return host(name).interface("eth0").addresses[0]
 
 
 def session(name, mail_from, rcpt_to, helo=PROBE_HELO, data=None, port=25):

@@ -17,8 +17,11 @@ import os
 import pathlib
 import smtplib
 import subprocess
+import sys
 
-import testinfra
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "shared"))
+
+from lab_hosts import address, host  # noqa: E402  pylint: disable=wrong-import-position
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 SCENARIO_DIR = pathlib.Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
@@ -34,16 +37,6 @@ DOMAIN = {"name": "dbl.lab.test", "kind": "domain", "filter": "127.0.0.2"}
 DEAD = {"name": "dead.lab.test", "kind": "ip", "filter": "127.0.0.2"}
 ERR = {"name": "err.lab.test", "kind": "ip", "filter": "127.0.0.2"}
 SILENT = {"name": "silent.lab.test", "kind": "ip", "filter": "127.0.0.2"}
-
-
-@functools.lru_cache(maxsize=None)
-def host(name):
-    return testinfra.get_host("ansible://%s?ansible_inventory=%s" % (name, INVENTORY))
-
-
-@functools.lru_cache(maxsize=None)
-def address(name):
-    return host(name).interface("eth0").addresses[0]
 
 
 def _env():

@@ -13,17 +13,20 @@ the later tests rely on.
 """
 
 import email.utils
-import functools
 import json
 import os
 import pathlib
 import smtplib
 import ssl
 import subprocess
+import sys
 import uuid
 
 import pytest
-import testinfra
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "shared"))
+
+from lab_hosts import address, host  # noqa: E402  pylint: disable=wrong-import-position
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 SCENARIO_DIR = pathlib.Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
@@ -42,18 +45,6 @@ KEEPS_COUNTERS = {"deb12": True, "deb13": False}
 
 def limited(release):
     return "ratelimit-%s" % release
-
-
-@functools.lru_cache(maxsize=None)
-def host(name):
-    # The platforms are podman containers of the same name; podman exec is
-    # much quicker than a round trip through Ansible for each command.
-    return testinfra.get_host("podman://%s" % name)
-
-
-@functools.lru_cache(maxsize=None)
-def address(name):
-    return host(name).interface("eth0").addresses[0]
 
 
 def _tls():
