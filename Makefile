@@ -27,9 +27,15 @@ IMAGES := bookworm:12 trixie:13
 PROBE_IMAGE := $(MAILGUARD_IMAGE_PREFIX):12
 
 # `make molecule SCENARIO=name` runs one scenario; by default every folder
-# under molecule/ that has a molecule.yml.
+# under molecule/ that has a molecule.yml, the longest first (SCENARIO_ORDER)
+# so that the lanes end close together, then the others by name.
 SCENARIO ?=
-SCENARIOS = $(if $(SCENARIO),$(SCENARIO),$(sort $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+SCENARIO_ORDER := default backscatter ratelimit dnsbl audit
+ALL_SCENARIOS = $(sort $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
+SCENARIOS = $(if $(SCENARIO),$(SCENARIO),$(filter $(ALL_SCENARIOS),$(SCENARIO_ORDER)) $(filter-out $(SCENARIO_ORDER),$(ALL_SCENARIOS)))
+# Scenarios that run side by side (tools/run-scenarios.sh); 1 runs them one
+# after another with their output on the terminal as it comes.
+export MOLECULE_JOBS ?= 2
 
 # Make the venv's tools win over anything else on PATH, ansible-test's
 # `--python 3.11` lookup included.
@@ -120,22 +126,11 @@ images: host-lab ## Build the Debian 12 and 13 lab images (cached by recipe hash
 	  IMAGE_PREFIX=$(MAILGUARD_IMAGE_PREFIX) tools/build-image.sh $${pair%%:*} $${pair#*:}; \
 	done
 
-molecule: venv images collection-link ## Run every Molecule scenario, or one: make molecule SCENARIO=name
-	@scenarios="$(SCENARIOS)"; \
+molecule: venv images collection-link ## Run every Molecule scenario, two at a time, or one: make molecule SCENARIO=name
+	@scenarios="$(strip $(SCENARIOS))"; \
 	if [ -z "$$scenarios" ]; then echo "make molecule: no scenario (molecule/*/molecule.yml)" >&2; exit 1; fi; \
 	$(LAB_ENV) \
-	failed=(); \
-	for scenario in $$scenarios; do \
-	  [ -f "molecule/$$scenario/molecule.yml" ] || { echo "no scenario molecule/$$scenario" >&2; exit 1; }; \
-	  start=$$SECONDS; \
-	  echo "=== molecule test -s $$scenario"; \
-	  if molecule test -s "$$scenario"; then status=passed; else status=FAILED; failed+=("$$scenario"); fi; \
-	  echo "=== $$scenario: $$status in $$((SECONDS - start)) s"; \
-	  if [ -n "$${MAILGUARD_STEP_TIMES:-}" ]; then \
-	    echo "scenario $$scenario $$((SECONDS - start)) $$status" >>"$$MAILGUARD_STEP_TIMES"; \
-	  fi; \
-	done; \
-	if [ $${#failed[@]} -gt 0 ]; then echo "failed scenarios: $${failed[*]}" >&2; exit 1; fi
+	MOLECULE_LOG_DIR=$(BUILD)/molecule-logs tools/run-scenarios.sh $$scenarios
 
 # --- Aggregates -------------------------------------------------------------
 
