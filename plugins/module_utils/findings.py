@@ -15,11 +15,12 @@ __metaclass__ = type
 
 from ansible_collections.mailguard.postfix.plugins.module_utils import restriction_model as rm
 from ansible_collections.mailguard.postfix.plugins.module_utils import inventory
+from ansible_collections.mailguard.postfix.plugins.module_utils import postfix_values as pv
 
 MAIN_CF = "main.cf"
 
-SEVERITIES = ("critical", "high", "medium", "low", "info")
-SEVERITY_RANK = dict((name, index) for index, name in enumerate(SEVERITIES))
+SEVERITIES = pv.SEVERITIES
+SEVERITY_RANK = pv.SEVERITY_RANK
 
 CATEGORY_RELAY = "relay"
 CATEGORY_BACKSCATTER = "backscatter"
@@ -41,10 +42,6 @@ def finding(fid, category, severity, service, parameter, message, fix):
         "message": message,
         "fix": fix,
     }
-
-
-def _is_yes(value):
-    return str(value or "").strip().lower() in ("yes", "true", "1", "on")
 
 
 def _stage_entries(stages, stage):
@@ -193,7 +190,7 @@ def rcpt_chain(stages, values):
     or ``defer`` ends the request, so nothing after it is listed.
     """
     order = ["client", "helo", "sender"]
-    if _is_yes(values.get("smtpd_relay_before_recipient_restrictions")):
+    if pv.is_yes(values.get("smtpd_relay_before_recipient_restrictions")):
         order += ["relay", "recipient"]
     else:
         order += ["recipient", "relay"]
@@ -295,7 +292,7 @@ def chain_findings(service, stages, values, overridden=None):
         fix = ("%sMove the DNS and policy checks of %s into smtpd_recipient_restrictions, after the "
                "relay guard and the local-table checks; no-lookup checks (HELO and address syntax) "
                "may stay ahead of them in smtpd_client_restrictions." % (
-                   "" if _is_yes(values.get("smtpd_delay_reject", "yes")) else
+                   "" if pv.is_yes(values.get("smtpd_delay_reject", "yes")) else
                    "Set smtpd_delay_reject = yes (client, HELO and sender lists then run at RCPT "
                    "time, where their checks can be combined with the recipient's). ",
                    expensive_param))
@@ -336,7 +333,7 @@ def version_findings(service, values, explicit, stages, overridden=None):
     all_entries = [e for info in stages.values() for e in info.get("entries") or []]
     if judged("smtpd_forbid_unauth_pipelining", "smtpd_data_restrictions") \
             and "smtpd_forbid_unauth_pipelining" in values \
-            and not _is_yes(values["smtpd_forbid_unauth_pipelining"]) \
+            and not pv.is_yes(values["smtpd_forbid_unauth_pipelining"]) \
             and not any(e["name"] == "reject_unauth_pipelining" for e in all_entries):
         results.append(finding(
             "unauth-pipelining-unprotected", CATEGORY_VERSION, "medium", service,
@@ -352,7 +349,7 @@ def version_findings(service, values, explicit, stages, overridden=None):
             "Bare newlines are accepted in SMTP, which allows SMTP smuggling of forged messages.",
             "Set smtpd_forbid_bare_newline = normalize (or yes)."))
     if judged("disable_vrfy_command") and "disable_vrfy_command" in values \
-            and not _is_yes(values["disable_vrfy_command"]):
+            and not pv.is_yes(values["disable_vrfy_command"]):
         results.append(finding(
             "vrfy-enabled", CATEGORY_VERSION, "low", service, "disable_vrfy_command",
             "VRFY lets anyone test which addresses exist here (address harvesting).",
@@ -394,7 +391,7 @@ def backscatter_findings(facts):
             "virtual_alias_domains (%s) has no virtual_alias_maps to validate recipients "
             "against." % ", ".join(valias["domains"][:5]),
             "Set virtual_alias_maps to the table of aliases."))
-    if not _is_yes(values.get("smtpd_reject_unlisted_recipient", "yes")) \
+    if not pv.is_yes(values.get("smtpd_reject_unlisted_recipient", "yes")) \
             and "reject_unlisted_recipient" not in recipient_names:
         results.append(finding(
             "reject-unlisted-recipient-off", CATEGORY_BACKSCATTER, "high", MAIN_CF,
@@ -430,7 +427,7 @@ def backscatter_findings(facts):
             "unverified_recipient_defer_code = 250 accepts recipients whose verification has "
             "not finished; the undeliverable ones bounce.",
             "Use the default 450."))
-    if _is_yes(values.get("soft_bounce")):
+    if pv.is_yes(values.get("soft_bounce")):
         results.append(finding(
             "soft-bounce-on", CATEGORY_BACKSCATTER, "medium", MAIN_CF, "soft_bounce",
             "soft_bounce = yes turns rejections into temporary failures: mail piles up in the "

@@ -23,6 +23,7 @@ import re
 from collections import OrderedDict
 
 from ansible_collections.mailguard.postfix.plugins.module_utils import postfix_config as pcfg
+from ansible_collections.mailguard.postfix.plugins.module_utils import postfix_values as pv
 from ansible_collections.mailguard.postfix.plugins.module_utils import restriction_model as rm
 
 STATE_PRESENT = "present"
@@ -134,10 +135,8 @@ REPLY_CODE_250_ALLOWED = frozenset((
     "unverified_sender_defer_code", "unverified_sender_reject_code",
 ))
 
-_TIME_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")
 _INTEGER_RE = re.compile(r"^-?[0-9]+$")
-_TIME_RE = re.compile(r"^([0-9]+)([smhdw]?)$")
 _RELEASE_RE = re.compile(r"^[0-9]+(\.[0-9]+){0,2}$")
 _REFERENCE_RE = re.compile(r"^\$(?:\{(\w+)\}|\((\w+)\)|(\w+))$")
 _TABLE_RE = re.compile(r"^[a-z][a-z0-9_]*:")
@@ -359,7 +358,7 @@ def _classify(text):
         return TYPE_BOOLEAN
     if _INTEGER_RE.match(text):
         return TYPE_INTEGER
-    if _TIME_RE.match(text):
+    if pv.TIME_RE.match(text):
         return TYPE_TIME
     return TYPE_TEXT
 
@@ -386,9 +385,9 @@ def _default_time_unit(name, defaults, _depth=0):
     if reference and _depth < 5:
         return _default_time_unit(next(g for g in reference.groups() if g), defaults, _depth + 1)
     for form in literal_forms(default):
-        match = _TIME_RE.match(form or "")
-        if match and match.group(2):
-            return match.group(2)
+        unit = pv.time_unit(form)
+        if unit:
+            return unit
     return "s"
 
 
@@ -448,12 +447,9 @@ def value_problem(name, value, defaults):
             return "expected an integer of 0 or more, got %r" % value
         return _reply_code_problem(name, number) or _bounds_problem(name, number, value)
     elif kind == TYPE_TIME:
-        match = _TIME_RE.match(value)
-        if not match:
+        if not pv.TIME_RE.match(value):
             return "expected a time: an integer with an optional unit s, m, h, d or w (such as 30s or 1h), got %r" % value
-        unit = match.group(2) or _default_time_unit(name, defaults)
-        seconds = int(match.group(1)) * _TIME_UNITS[unit]
-        return _bounds_problem(name, seconds, value, "s")
+        return _bounds_problem(name, pv.seconds(value, _default_time_unit(name, defaults)), value, "s")
     return None
 
 

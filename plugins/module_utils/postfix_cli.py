@@ -18,7 +18,9 @@ try:
 except ImportError:  # Python 2
     from pipes import quote as shlex_quote
 
-C_LOCALE = {"LANG": "C", "LC_ALL": "C", "LC_MESSAGES": "C"}
+from ansible_collections.mailguard.postfix.plugins.module_utils import postfix_values as pv
+
+C_LOCALE = pv.C_LOCALE
 
 TOOLS = ("postconf", "postmap", "postalias", "postqueue", "postfix", "ip")
 

@@ -35,6 +35,8 @@ __metaclass__ = type
 import ipaddress
 import re
 
+from ansible_collections.mailguard.postfix.plugins.module_utils import postfix_values as pv
+
 
 class QuotaError(ValueError):
     """The quota intent is invalid or contradictory; the message names the input."""
@@ -65,7 +67,6 @@ RULE_PREFIX = "MG_"
 
 _USER_RE = re.compile(r"^[A-Za-z0-9._@+-]{1,128}$")
 _SENDER_RE = re.compile(r"^[A-Za-z0-9._+-]{1,64}@[A-Za-z0-9.-]{1,253}$")
-_REPLY_RE = re.compile(r"^4\d\d 4\.\d{1,3}\.\d{1,3}$")
 _OVERRIDE_KEYS = ("user",)
 
 
@@ -149,7 +150,7 @@ def _sender(value, where):
 
 def _reply(value):
     reply = " ".join(str(value if value is not None else DEFAULT_REPLY).split())
-    if not _REPLY_RE.match(reply):
+    if not pv.is_defer_code(reply):
         raise QuotaError(
             "reply %r must be a 4xx code with a 4.x.y status, e.g. '450 4.7.1': a quota that is hit "
             "is a temporary refusal (the sender retries later), never a bounce" % (value,))

@@ -23,8 +23,10 @@ import html
 import json
 import re
 
-SEVERITIES = ('critical', 'high', 'medium', 'low', 'info')
-SEVERITY_RANK = dict((name, rank) for rank, name in enumerate(SEVERITIES))
+from ansible_collections.mailguard.postfix.plugins.module_utils import postfix_values as pv
+
+SEVERITIES = pv.SEVERITIES
+SEVERITY_RANK = pv.SEVERITY_RANK
 
 # A relay finding at or above this severity means the host may relay for
 # strangers; low/info relay findings are advice, not an open door.
@@ -112,16 +114,7 @@ def _as_text(value):
     return str(value)
 
 
-def _yes(value):
-    """Postfix booleans arrive as the raw strings postconf prints."""
-    if isinstance(value, bool):
-        return value
-    return _as_text(value).strip().lower() in ('yes', 'true', '1', 'on')
-
-
-def severity_rank(severity):
-    """Rank of a severity, 0 is critical; unknown severities sort last."""
-    return SEVERITY_RANK.get(severity, len(SEVERITIES))
+severity_rank = pv.severity_rank
 
 
 def normalize_finding(raw):
@@ -287,14 +280,14 @@ def _control_vrfy(facts, findings):
     value = _get(facts, 'effective', 'disable_vrfy_command')
     if value is _MISSING:
         return _control(None)
-    return _control(_yes(value))
+    return _control(pv.is_yes(value))
 
 
 def _control_pipelining(facts, findings):
     if 'unauth-pipelining-unprotected' in _finding_ids(findings):
         return _control(False)
     value = _get(facts, 'effective', 'smtpd_forbid_unauth_pipelining')
-    if value is not _MISSING and _yes(value):
+    if value is not _MISSING and pv.is_yes(value):
         return _control(True, detail='smtpd_forbid_unauth_pipelining = yes')
     if 'reject_unauth_pipelining' in _restriction_names(facts):
         return _control(True, detail='reject_unauth_pipelining')

@@ -47,6 +47,7 @@ import re
 from ansible_collections.mailguard.postfix.plugins.module_utils import dnsbl
 from ansible_collections.mailguard.postfix.plugins.module_utils import findings as fnd
 from ansible_collections.mailguard.postfix.plugins.module_utils import postfix_config as pc
+from ansible_collections.mailguard.postfix.plugins.module_utils import postfix_values as pv
 from ansible_collections.mailguard.postfix.plugins.module_utils import restriction_model as rm
 
 
@@ -139,15 +140,10 @@ _LOCALPART_KEY_RE = re.compile(r"^[^\s@,{}]+@$")
 _OCTET = r"(?:\d{1,3}|\[\d{1,3}(?:\.\.\d{1,3})?(?:;\d{1,3}(?:\.\.\d{1,3})?)*\])"
 _FILTER_RE = re.compile(r"^%s\.%s\.%s\.%s$" % (_OCTET, _OCTET, _OCTET, _OCTET))
 _ENDPOINT_RE = re.compile(r"^(?:inet:(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}|unix:[A-Za-z0-9_./-]+)$")
-_TIME_RE = re.compile(r"^(\d+)([smhdw]?)$")
-_TIME_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _TABLE_RE = re.compile(r"^([a-z0-9]+):([^\s,{}]+)$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 _CLASS_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _SERVICE_RE = re.compile(r"^[A-Za-z0-9_.:\[\]-]+/inet$")
-# A 4xx reply, with a 4.x.y enhanced code when one is given; text without braces.
-_4XX_RE = re.compile(r"^4\d\d(?:\s+4\.\d{1,3}\.\d{1,3})?(?:\s+(?!\d\.\d)[^{}]*)?$")
-_5XX_RE = re.compile(r"^(?:5\d\d\b|REJECT\b)", re.IGNORECASE)
 # Policy services may not wait longer than smtpd waits for the client (smtpd_timeout).
 _MAX_POLICY_TIMEOUT = 300
 # Parameter namespaces a restriction class name must not fall into: the class
@@ -250,13 +246,6 @@ def has_feature(version, since):
     return branch > max(since)
 
 
-def _seconds(text):
-    match = _TIME_RE.match(str(text).strip())
-    if not match:
-        return None
-    return int(match.group(1)) * _TIME_UNITS[match.group(2)]
-
-
 def _forwarding_addresses(values, what):
     """Addresses (or ``user@`` keys, which match the user in every domain) for an access table."""
     addresses = []
@@ -298,7 +287,7 @@ def filter_matches(reply_filter, address):
 
 
 def _time_value(value, what):
-    seconds = _seconds(value)
+    seconds = pv.seconds(value)
     if seconds is None or seconds < 1:
         raise IntentError(
             "%s %r is not a Postfix time: give a positive number with an optional unit, e.g. 10s" % (what, value))
@@ -489,7 +478,17 @@ def _dnsbl_entry(dnsbl, origin, where):
 
 def _policy(item, index):
     name = str(item.get("name") or "").strip()
-    label = "policy_services[%d] (%s)" % (index, name or "unnamed")
+    return policy_service(item, "policy_services[%d] (%s)" % (index, name or "unnamed"))
+
+
+def policy_service(item, label):
+    """Validate one policy service (name, endpoint, stage, timeout, default_action).
+
+    Returns it normalized; raises IntentError naming ``label``. The
+    restrictions module checks ``policy_services`` with it, the postfwd_ruleset
+    module the hook that the policy_service role hands to the lists.
+    """
+    name = str(item.get("name") or "").strip()
     if not _NAME_RE.match(name):
         raise IntentError("%s: name must be letters, digits, '.', '_' or '-'" % label)
     endpoint = str(item.get("endpoint") or "").strip()
@@ -524,12 +523,12 @@ def _policy_default_action(value, label):
     action = " ".join(str(value if value is not None else "DUNNO").split())
     if action.upper() == "DUNNO":
         return "DUNNO"
-    if _5XX_RE.match(action):
+    if pv.is_reject_reply(action):
         raise IntentError(
             "%s: default_action %r is a permanent rejection: when the policy server is down, every "
             "message would be refused for good. Use DUNNO (fail open) or a 4xx reply such as "
-            "'451 4.3.5 Policy service unavailable' (fail closed, senders retry)" % (label, action))
-    if not _4XX_RE.match(action):
+            "'451 4.3.5 Policy service unavailable' (fail closed, senders retry), never a 5xx" % (label, action))
+    if not pv.is_defer_reply(action):
         raise IntentError(
             "%s: default_action %r must be DUNNO or a 4xx reply ('451 4.3.5 text'); anything else "
             "decides for the policy server while it is down" % (label, action))

@@ -252,6 +252,7 @@ import socket
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.mailguard.postfix.plugins.module_utils import dnsbl
+from ansible_collections.mailguard.postfix.plugins.module_utils import postfix_values as pv
 
 
 def _plural(count, word, plural=None):
@@ -325,7 +326,7 @@ def _runner(module):
         path = module.get_bin_path(argv[0])
         if not path:
             return 127, "", "%s not found" % argv[0]
-        return module.run_command([path] + list(argv[1:]), environ_update={"LANG": "C", "LC_ALL": "C"})
+        return module.run_command([path] + list(argv[1:]), environ_update=pv.C_LOCALE)
     return run
 
 

@@ -75,6 +75,14 @@ options:
     description: The 4xx code and enhanced status of the refusal when a quota is hit.
     type: str
     default: 450 4.7.1
+  hook:
+    description:
+      - The policy service entry that will ask postfwd from the restriction lists, checked as
+        M(mailguard.postfix.restrictions) checks its O(mailguard.postfix.restrictions#module:policy_services),
+        so that a caller can refuse it before postfwd is installed.
+      - Keys C(name), C(endpoint), C(stage), C(timeout), C(default_action) and
+        C(applies_to_authenticated). The default action must be C(DUNNO) or a 4xx reply, never a 5xx.
+    type: dict
 attributes:
   check_mode:
     description: Can run in check mode and return changed status prediction without modifying target.
@@ -171,11 +179,18 @@ exempt_senders:
   returned: success
   type: list
   elements: str
+hook:
+  description: The validated policy service entry, normalised, for the restrictions module.
+  returned: when O(hook) is given
+  type: dict
+  sample: {"name": "postfwd", "endpoint": "inet:127.0.0.1:10040", "stage": "end_of_data", "timeout": "10s",
+           "default_action": "DUNNO", "applies_to_authenticated": true}
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mailguard.postfix.plugins.module_utils import postfwd_ruleset as pr
+from ansible_collections.mailguard.postfix.plugins.module_utils import restriction_builder as rb
 
 
 def argument_spec():
@@ -187,14 +202,18 @@ def argument_spec():
         exempt_networks=dict(type="list", elements="str", default=[]),
         exempt_senders=dict(type="list", elements="str", default=[]),
         reply=dict(type="str", default=pr.DEFAULT_REPLY),
+        hook=dict(type="dict"),
     )
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    hook = module.params["hook"]
     try:
         result = pr.build(module.params)
-    except pr.QuotaError as exc:
+        if hook is not None:
+            result["hook"] = rb.policy_service(hook, "hook (%s)" % (hook.get("name") or "unnamed"))
+    except (pr.QuotaError, rb.IntentError) as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=False, **result)
 

@@ -32,6 +32,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import dnsbl  # noqa: E402  pylint: disable=import-error,wrong-import-position
+import postfix_values  # noqa: E402  pylint: disable=import-error,wrong-import-position
 
 # sd-daemon(3) priority prefixes, understood by the journal on stdout.
 PRIORITIES = {"err": 3, "warning": 4, "notice": 5, "info": 6}
@@ -43,7 +44,7 @@ def log(level, text):
 
 
 def run(argv):
-    env = dict(os.environ, LANG="C", LC_ALL="C")
+    env = dict(os.environ, **postfix_values.C_LOCALE)
     try:
         process = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                                  universal_newlines=True, check=False)
