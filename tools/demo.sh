@@ -20,6 +20,9 @@ bin="$root/.venv/bin"
 out="$root/.build/demo"
 export MOLECULE_EPHEMERAL_DIRECTORY="$out/molecule"
 inventory="$MOLECULE_EPHEMERAL_DIRECTORY/inventory"
+# The playbooks below reach the containers as Molecule's do: through the
+# lab's podman connection, one podman exec per task.
+export ANSIBLE_CONNECTION_PLUGINS="$root/molecule/shared/plugins/connection"
 report="$root/molecule/shared/backscatter_report.py"
 traffic="$root/molecule/shared/backscatter-traffic.yml"
 
