@@ -19,9 +19,6 @@ from ansible_collections.mailguard.postfix.plugins.module_utils import postfix_v
 
 MAIN_CF = "main.cf"
 
-SEVERITIES = pv.SEVERITIES
-SEVERITY_RANK = pv.SEVERITY_RANK
-
 CATEGORY_RELAY = "relay"
 CATEGORY_BACKSCATTER = "backscatter"
 CATEGORY_ORDER = "order"
@@ -540,5 +537,5 @@ def config_findings(facts):
             "%s could not be listed (%s); entries in it were not inventoried."
             % (table.get("table"), table.get("reason")),
             "Use a table type that postmap -s can list, or review it by hand."))
-    results.sort(key=lambda f: (SEVERITY_RANK.get(f["severity"], 99), f["category"], f["service"], f["id"]))
+    results.sort(key=lambda f: (pv.severity_rank(f["severity"]), f["category"], f["service"], f["id"]))
     return results

@@ -20,8 +20,6 @@ except ImportError:  # Python 2
 
 from ansible_collections.mailguard.postfix.plugins.module_utils import postfix_values as pv
 
-C_LOCALE = pv.C_LOCALE
-
 TOOLS = ("postconf", "postmap", "postalias", "postqueue", "postfix", "ip")
 
 
@@ -56,7 +54,7 @@ class PostfixCommands(object):
         if config and self.config_directory and tool != "ip":
             argv.extend(["-c", self.config_directory])
         argv.extend(args)
-        return self._module.run_command(argv, environ_update=C_LOCALE)
+        return self._module.run_command(argv, environ_update=pv.C_LOCALE)
 
     def postconf(self, *args):
         return self.run("postconf", list(args))
@@ -134,4 +132,4 @@ class PostfixCommands(object):
             argv.extend(["-c", self.config_directory])
         argv.append("check")
         command = " ".join(shlex_quote(arg) for arg in argv)
-        return self._module.run_command([script, "-qec", command, "/dev/null"], environ_update=C_LOCALE)
+        return self._module.run_command([script, "-qec", command, "/dev/null"], environ_update=pv.C_LOCALE)

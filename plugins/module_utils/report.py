@@ -25,9 +25,6 @@ import re
 
 from ansible_collections.mailguard.postfix.plugins.module_utils import postfix_values as pv
 
-SEVERITIES = pv.SEVERITIES
-SEVERITY_RANK = pv.SEVERITY_RANK
-
 # A relay finding at or above this severity means the host may relay for
 # strangers; low/info relay findings are advice, not an open door.
 RELAY_BLOCKING_SEVERITY = 'medium'
@@ -114,9 +111,6 @@ def _as_text(value):
     return str(value)
 
 
-severity_rank = pv.severity_rank
-
-
 def normalize_finding(raw):
     """A finding with every documented key present and a known severity.
 
@@ -126,7 +120,7 @@ def normalize_finding(raw):
     if not isinstance(raw, dict):
         raw = {'message': _as_text(raw)}
     severity = _as_text(raw.get('severity')).strip().lower()
-    if severity not in SEVERITY_RANK:
+    if severity not in pv.SEVERITY_RANK:
         severity = 'info'
     return {
         'id': _as_text(raw.get('id')) or 'unnamed-finding',
@@ -144,7 +138,7 @@ def _findings_of(facts):
     if not isinstance(raw, list):
         return []
     findings = [normalize_finding(item) for item in raw]
-    findings.sort(key=lambda f: (severity_rank(f['severity']), f['id'], f['service'], f['parameter']))
+    findings.sort(key=lambda f: (pv.severity_rank(f['severity']), f['id'], f['service'], f['parameter']))
     return findings
 
 
@@ -230,7 +224,7 @@ def _control_compatibility(facts, findings):
 def _control_relay(facts, findings):
     blocking = [f['id'] for f in findings
                 if f['category'] == 'relay'
-                and severity_rank(f['severity']) <= severity_rank(RELAY_BLOCKING_SEVERITY)]
+                and pv.severity_rank(f['severity']) <= pv.severity_rank(RELAY_BLOCKING_SEVERITY)]
     if blocking:
         return _control(False, value=sorted(set(blocking)), detail=', '.join(sorted(set(blocking))))
     # With no facts beyond the finding list there is nothing to say a relay
@@ -373,11 +367,11 @@ def host_controls(facts, findings=None):
 # ---------------------------------------------------------------------------
 
 def _empty_counts():
-    return dict((severity, 0) for severity in SEVERITIES)
+    return dict((severity, 0) for severity in pv.SEVERITIES)
 
 
 def _worst(counts):
-    for severity in SEVERITIES:
+    for severity in pv.SEVERITIES:
         if counts.get(severity):
             return severity
     return None
@@ -387,7 +381,7 @@ def _host_sort_key(name, entry):
     """Hosts that could not be audited first, then the worst findings first."""
     failed = 0 if entry['status'] == STATUS_FAILED else 1
     worst = entry['worst_severity']
-    return (failed, severity_rank(worst) if worst else len(SEVERITIES), name)
+    return (failed, pv.severity_rank(worst) if worst else len(pv.SEVERITIES), name)
 
 
 def build_summary(hosts, generated_at=None):
@@ -436,20 +430,20 @@ def build_summary(hosts, generated_at=None):
             item['count'] += 1
             # One id can be raised at different severities (per service);
             # the fleet view shows the worst.
-            if severity_rank(finding['severity']) < severity_rank(item['severity']):
+            if pv.severity_rank(finding['severity']) < pv.severity_rank(item['severity']):
                 item['severity'] = finding['severity']
             if name not in item['hosts']:
                 item['hosts'].append(name)
 
     at_or_above = {}
     running = 0
-    for severity in SEVERITIES:
+    for severity in pv.SEVERITIES:
         running += by_severity[severity]
         at_or_above[severity] = running
 
     return {
         JSON_GENERATED_KEY: generated_at,
-        'severities': list(SEVERITIES),
+        'severities': list(pv.SEVERITIES),
         'hosts_total': len(by_host),
         'host_order': order,
         'hosts_audited': [n for n in order if by_host[n]['status'] == STATUS_AUDITED],
@@ -468,7 +462,7 @@ def build_summary(hosts, generated_at=None):
 def findings_by_id_order(summary):
     """Finding ids, worst severity first, then the most widespread."""
     by_id = summary.get('by_id', {})
-    return sorted(by_id, key=lambda i: (severity_rank(by_id[i]['severity']), -len(by_id[i]['hosts']), i))
+    return sorted(by_id, key=lambda i: (pv.severity_rank(by_id[i]['severity']), -len(by_id[i]['hosts']), i))
 
 
 def summary_json(summary):
@@ -540,7 +534,7 @@ def render_markdown(summary):
     lines.extend(_md_table(['Severity', 'Findings', 'Hosts'], [
         [severity, str(summary['by_severity'][severity]),
          str(sum(1 for n in order if by_host[n]['counts'][severity]))]
-        for severity in SEVERITIES]))
+        for severity in pv.SEVERITIES]))
     lines.append('')
 
     if summary['hosts_failed']:
@@ -557,13 +551,13 @@ def render_markdown(summary):
         for name in order:
             entry = by_host[name]
             if entry['status'] == STATUS_FAILED:
-                rows.append([md_escape(name), 'not audited'] + [''] * len(SEVERITIES) + [''])
+                rows.append([md_escape(name), 'not audited'] + [''] * len(pv.SEVERITIES) + [''])
                 continue
             status = 'no Postfix' if entry['status'] == STATUS_NOT_INSTALLED else 'audited'
             rows.append([md_escape(name), status]
-                        + [str(entry['counts'][s]) if entry['counts'][s] else '' for s in SEVERITIES]
+                        + [str(entry['counts'][s]) if entry['counts'][s] else '' for s in pv.SEVERITIES]
                         + [str(entry['findings_total'])])
-        lines.extend(_md_table(['Host', 'Status'] + list(SEVERITIES) + ['Total'], rows))
+        lines.extend(_md_table(['Host', 'Status'] + list(pv.SEVERITIES) + ['Total'], rows))
         lines.append('')
 
     audited = summary['hosts_audited']
@@ -592,7 +586,7 @@ def render_markdown(summary):
 
         lines.append('## Findings')
         lines.append('')
-        for severity in SEVERITIES:
+        for severity in pv.SEVERITIES:
             if not summary['by_severity'][severity]:
                 continue
             lines.append('### %s (%d)' % (severity, summary['by_severity'][severity]))
@@ -697,7 +691,7 @@ def _status_badge(status):
 
 def _html_cards(summary, by_host):
     out = ['<div class="cards">']
-    for severity in SEVERITIES:
+    for severity in pv.SEVERITIES:
         count = summary['by_severity'][severity]
         hosts = sum(1 for entry in by_host.values() if entry['counts'][severity])
         out.append('<div class="card sev-%s%s"><div class="n">%d</div><div class="l">%s</div>'
@@ -717,15 +711,15 @@ def _html_cards(summary, by_host):
 def _html_matrix(summary, by_host):
     out = ['<section id="by-host"><h2>Findings by host</h2>', '<div class="scroll"><table>',
            '<tr><th>Host</th><th>Status</th>'
-           + ''.join('<th class="num">%s</th>' % _badge(s) for s in SEVERITIES)
+           + ''.join('<th class="num">%s</th>' % _badge(s) for s in pv.SEVERITIES)
            + '<th class="num">Total</th></tr>']
     for name in summary['host_order']:
         entry = by_host[name]
         cells = [_host_cell(name), '<td>%s</td>' % _status_badge(entry['status'])]
         if entry['status'] == STATUS_FAILED:
-            cells.append('<td class="span" colspan="%d">%s</td>' % (len(SEVERITIES) + 1, h(entry['error'])))
+            cells.append('<td class="span" colspan="%d">%s</td>' % (len(pv.SEVERITIES) + 1, h(entry['error'])))
         else:
-            for severity in SEVERITIES:
+            for severity in pv.SEVERITIES:
                 count = entry['counts'][severity]
                 cells.append('<td class="num%s">%d</td>' % ('' if count else ' zero', count))
             cells.append('<td class="num"><strong>%d</strong></td>' % entry['findings_total'])
@@ -777,13 +771,13 @@ def _html_fleet_findings(summary):
 
 def _html_findings(summary, by_host):
     out = ['<section id="findings"><h2>Findings</h2>']
-    for severity in SEVERITIES:
+    for severity in pv.SEVERITIES:
         count = summary['by_severity'][severity]
         if not count:
             continue
         # The severe findings are what a reader came for; low and info stay
         # one click away so they do not bury them.
-        is_open = ' open' if severity_rank(severity) <= severity_rank('medium') else ''
+        is_open = ' open' if pv.severity_rank(severity) <= pv.severity_rank('medium') else ''
         out.append('<details class="sev-%s"%s><summary>%s <h3>%d finding(s)</h3></summary>'
                    % (severity, is_open, _badge(severity), count))
         # Fixed column widths keep the tables of every severity aligned.

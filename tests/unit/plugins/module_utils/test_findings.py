@@ -10,6 +10,7 @@ import pytest
 
 from ansible_collections.mailguard.postfix.plugins.module_utils import facts as facts_mod
 from ansible_collections.mailguard.postfix.plugins.module_utils import findings as fnd
+from ansible_collections.mailguard.postfix.plugins.module_utils import postfix_values as pv
 from ansible_collections.mailguard.postfix.plugins.module_utils import restriction_model as rm
 
 from fake_postfix import RELEASES, FakeCommands, FakeReader
@@ -38,7 +39,7 @@ def test_stock_debian_has_no_relay_or_backscatter_exposure(release):
     facts = gather(release, queue="")
     assert facts["installed"] is True
     serious = [f for f in facts["findings"]
-               if f["category"] in ("relay", "backscatter") and fnd.SEVERITY_RANK[f["severity"]] <= 2]
+               if f["category"] in ("relay", "backscatter") and pv.SEVERITY_RANK[f["severity"]] <= 2]
     assert serious == []
     assert facts["address_classes"]["local"]["validated"] is True
 
@@ -473,7 +474,7 @@ def test_broken_config_directory_is_a_clear_error():
 
 def test_findings_are_ordered_most_severe_first():
     facts = gather(main={"unverified_recipient_defer_code": "250", "disable_vrfy_command": "no"})
-    ranks = [fnd.SEVERITY_RANK[f["severity"]] for f in facts["findings"]]
+    ranks = [pv.SEVERITY_RANK[f["severity"]] for f in facts["findings"]]
     assert ranks == sorted(ranks)
 
 
@@ -481,7 +482,7 @@ def test_every_finding_has_the_documented_keys():
     facts = gather(main={"luser_relay": "x", "soft_bounce": "yes", "smtpd_sender_restrictions": "permit reject"})
     for item in facts["findings"]:
         assert set(item) == {"id", "category", "severity", "service", "parameter", "message", "fix"}
-        assert item["severity"] in fnd.SEVERITIES
+        assert item["severity"] in pv.SEVERITIES
 
 
 def test_stage_findings_judge_computed_lists_alone():

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from ansible_collections.mailguard.postfix.plugins.module_utils import report
+from ansible_collections.mailguard.postfix.plugins.module_utils import postfix_values as pv
 
 FIXTURES = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'report'))
 
@@ -216,7 +217,7 @@ def test_markdown_lists_severities_from_critical_to_info(summary):
     headings = re.findall(r'^### (\w+) \(\d+\)$', text, re.M)
     assert headings == ['critical', 'high', 'medium', 'low', 'info']
     table = text.split('## Findings by severity')[1].split('##')[0]
-    assert re.findall(r'^\| (\w+) \|', table, re.M)[1:] == list(report.SEVERITIES)
+    assert re.findall(r'^\| (\w+) \|', table, re.M)[1:] == list(pv.SEVERITIES)
 
 
 def test_markdown_names_the_failed_host_and_its_reason(summary):
@@ -277,7 +278,7 @@ def test_html_orders_severity_sections_from_critical_to_info(summary):
     sections = re.findall(r'<details class="sev-(\w+)"', page)
     assert sections == ['critical', 'high', 'medium', 'low', 'info']
     cards = re.findall(r'<div class="card sev-(\w+)', page)
-    assert cards == list(report.SEVERITIES)
+    assert cards == list(pv.SEVERITIES)
 
 
 def test_html_opens_serious_findings_and_folds_low_and_info(summary):
@@ -376,7 +377,7 @@ host_text = st.text(max_size=15).map(lambda text: '<x' + text)
 
 
 @given(st.dictionaries(host_text, st.lists(st.fixed_dictionaries({
-    'id': host_text, 'category': host_text, 'severity': st.sampled_from(report.SEVERITIES),
+    'id': host_text, 'category': host_text, 'severity': st.sampled_from(pv.SEVERITIES),
     'service': host_text, 'parameter': host_text, 'message': host_text, 'fix': host_text}), max_size=3),
     min_size=1, max_size=3))
 def test_no_text_from_a_host_reaches_html_or_markdown_unescaped(findings_by_host):
