@@ -53,7 +53,7 @@ LAB_ENV = eval "$$(tools/podman-env.sh $(PROBE_IMAGE))"; \
 # Targets run one after another, in the order given (`make test` relies on it).
 .NOTPARALLEL:
 
-.PHONY: help venv lint changelog-lint sanity unit images molecule test demo bench build clean host-lab host-sanity collection-link
+.PHONY: help host venv lint changelog-lint sanity unit images molecule test demo bench build clean host-lab host-sanity collection-link
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -69,6 +69,12 @@ $(VENV_STAMP): $(REQUIREMENTS)
 	fi
 	$(BIN)/python -m pip install --quiet -r $(REQUIREMENTS)
 	@touch $@
+
+# Every Debian package the targets below need, in one apt run, so that
+# `make test` can build the images in the background while the static checks
+# run (two apt runs at once would fight over dpkg's lock).
+host: ## Install the Debian packages the lab and the checks need (podman, runc, mmdebstrap, shellcheck)
+	@tools/host-packages.sh podman:podman runc:runc mmdebstrap:mmdebstrap shellcheck:shellcheck
 
 # Debian's lab packages, installed by apt-get when missing (see the script).
 host-lab:
@@ -121,10 +127,13 @@ unit: venv collection-link ## pytest on tests/unit, the collection importable fr
 # --- Lab ------------------------------------------------------------------------
 
 # Building needs no container start, so no podman settings either.
+# Both images at once, each line marked with its release; fails when either fails.
 images: host-lab ## Build the Debian 12 and 13 lab images (cached by recipe hash)
-	@for pair in $(IMAGES); do \
-	  IMAGE_PREFIX=$(MAILGUARD_IMAGE_PREFIX) tools/build-image.sh $${pair%%:*} $${pair#*:}; \
-	done
+	@pids=(); for pair in $(IMAGES); do \
+	  { IMAGE_PREFIX=$(MAILGUARD_IMAGE_PREFIX) tools/build-image.sh $${pair%%:*} $${pair#*:} 2>&1 \
+	    | sed -u "s/^/[$${pair#*:}] /"; } & pids+=($$!); \
+	done; \
+	rc=0; for pid in "$${pids[@]}"; do wait "$$pid" || rc=1; done; exit $$rc
 
 molecule: venv images collection-link ## Run every Molecule scenario, two at a time, or one: make molecule SCENARIO=name
 	@scenarios="$(strip $(SCENARIOS))"; \
@@ -134,11 +143,12 @@ molecule: venv images collection-link ## Run every Molecule scenario, two at a t
 
 # --- Aggregates -------------------------------------------------------------
 
-# The steps run in this order; the time of each step and of each scenario is
-# printed at the end.
-TEST_STEPS := venv lint sanity unit images molecule
+# The steps run in this order, except the images ("bg:"), which are built in the
+# background from after `host` until `wait`, beside the venv and the static
+# checks; the time of each step and of each scenario is printed at the end.
+TEST_STEPS := host bg:images venv lint sanity unit wait molecule
 
-test: ## Everything CI runs: venv, lint, sanity, unit, images, molecule, then the time of each
+test: ## Everything CI runs: host packages, images (in the background), venv, lint, sanity, unit, molecule, then the time of each
 	@MAKE="$(MAKE)" tools/timed-steps.sh $(TEST_STEPS)
 
 demo: venv images collection-link ## Run tools/demo.sh

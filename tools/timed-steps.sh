@@ -4,20 +4,66 @@
 # molecule target appends its scenario times to $MAILGUARD_STEP_TIMES).
 # Stops at the first step that fails, and still prints the times so far.
 #
-#   tools/timed-steps.sh venv lint sanity unit images molecule
+# A step written "bg:name" starts in the background, its output kept in
+# $MAILGUARD_STEP_LOGS/name.log (default .build/step-logs), while the next
+# steps run; the step "wait" waits for every background step, prints its log
+# in one piece and fails when one of them failed. Steps in the background
+# must not need what the foreground steps make, nor run apt at the same time.
+#
+#   tools/timed-steps.sh host bg:images venv lint sanity unit wait molecule
 set -uo pipefail
 
 times=$(mktemp)
 trap 'rm -f "$times"' EXIT
 export MAILGUARD_STEP_TIMES=$times
+log_dir=${MAILGUARD_STEP_LOGS:-.build/step-logs}
 started=$SECONDS
 status=0
+declare -A bg_pid=()
+
+run_step() {
+  local step=$1 note=${2:-} start=$SECONDS rc=0
+  ${MAKE:-make} --no-print-directory "$step" || rc=$?
+  printf 'step %s %d %s%s\n' "$step" "$((SECONDS - start))" "$([ "$rc" -eq 0 ] && echo passed || echo FAILED)" "$note" >>"$times"
+  return "$rc"
+}
+
+join_background() {
+  local step rc=0 joined=0
+  for step in "${!bg_pid[@]}"; do
+    wait "${bg_pid[$step]}" || { rc=$?; joined=$rc; }
+    echo "=== $step (ran in the background; log: $log_dir/$step.log)"
+    cat "$log_dir/$step.log"
+    [ "$rc" -eq 0 ] || echo "=== $step FAILED"
+    rc=0
+  done
+  bg_pid=()
+  return "$joined"
+}
+
 for step in "$@"; do
-  start=$SECONDS
-  ${MAKE:-make} --no-print-directory "$step" || status=$?
-  printf 'step %s %d %s\n' "$step" "$((SECONDS - start))" "$([ "$status" -eq 0 ] && echo passed || echo FAILED)" >>"$times"
+  case $step in
+    bg:*)
+      step=${step#bg:}
+      mkdir -p "$log_dir"
+      run_step "$step" " (in the background)" >"$log_dir/$step.log" 2>&1 &
+      bg_pid[$step]=$!
+      echo "=== $step started in the background"
+      ;;
+    wait)
+      join_background || status=$?
+      ;;
+    *)
+      run_step "$step" || status=$?
+      ;;
+  esac
   [ "$status" -eq 0 ] || break
 done
+# A foreground step failed: still wait for the background, so that its time
+# and output are not lost and nothing keeps running after make returns.
+if [ "${#bg_pid[@]}" -gt 0 ]; then
+  join_background || true
+fi
 
 echo
 echo "=== time per step"
