@@ -188,6 +188,59 @@ def dns_cost_table(rows, title):
     return "\n".join(lines)
 
 
+# --- delivery notices on request (DSN) -----------------------------------------
+#
+# A forged message to a real mailbox that asks for a success notice, sent
+# as any client would: NOTIFY only where the server offers DSN in its EHLO
+# reply. Where the server honours it, the notice goes to the forged sender's
+# domain, victim.test.
+
+_DSN_REQUEST = r"""
+import json, smtplib, sys
+host, helo, sender, rcpt, tag = sys.argv[1:6]
+client = smtplib.SMTP(host, 25, timeout=60)
+client.ehlo(helo)
+offered = client.has_extn("dsn")
+body = "From: <%s>\r\nTo: <%s>\r\nSubject: notify %s\r\n\r\nHi.\r\n" % (sender, rcpt, tag)
+client.sendmail(sender, [rcpt], body, mail_options=["RET=HDRS"] if offered else [],
+                rcpt_options=["NOTIFY=SUCCESS,DELAY"] if offered else [])
+client.quit()
+print(json.dumps({"dsn_offered": offered}))
+"""
+
+
+def _wait_for_empty_queue(container):
+    deadline = time.monotonic() + 60
+    podman("exec", container, "postqueue", "-f", check=False)
+    while podman("exec", container, "postqueue", "-j").stdout.strip():
+        if time.monotonic() > deadline:
+            raise AssertionError("the queue of %s did not empty within 60 s" % container)
+        time.sleep(0.5)
+
+
+def forged_notify_request(prefix, mx, mailbox="carol@example.test", sender="forged@victim.test"):
+    """Send a forged NOTIFY=SUCCESS message from legit to a real mailbox of mx.
+
+    Returns whether mx offered DSN, whether the message reached the mailbox,
+    and the notices about it that reached victim, once both queues are empty.
+    """
+    tag = "dsn-%s-%s" % (mx, uuid.uuid4().hex[:12])
+    done = podman("exec", "-i", prefix + "legit", "python3", "-", address(prefix + mx), helo_name("legit"),
+                  sender, mailbox, tag, stdin=_DSN_REQUEST)
+    result = json.loads(done.stdout)
+    _wait_for_empty_queue(prefix + mx)
+    _wait_for_empty_queue(prefix + "victim")
+    box = podman("exec", prefix + mx, "cat", "/var/mail/" + mailbox.split("@")[0], check=False).stdout
+    sink = podman("exec", prefix + "victim", "cat", "/var/mail/sink", check=False).stdout
+    result["delivered"] = any(tag in text for _sender, text in backscatter_report.split_mbox(box))
+    result["notices"] = [text for sender_, text in backscatter_report.split_mbox(sink)
+                         if sender_ == "MAILER-DAEMON" and tag in text]
+    print("%s: DSN offered on port 25: %s; forged NOTIFY=SUCCESS message delivered: %s; "
+          "notices to the forged sender: %d" % (mx, result["dsn_offered"], result["delivered"],
+                                               len(result["notices"])))
+    return result
+
+
 def evidence_path(name):
     """A file beside the checkout where one scenario leaves its counts for the other to print."""
     root = pathlib.Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", SHARED.parents[1]))

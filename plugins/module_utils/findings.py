@@ -13,6 +13,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
+
+from ansible_collections.mailguard.postfix.plugins.module_utils import postfix_config as pc
 from ansible_collections.mailguard.postfix.plugins.module_utils import restriction_model as rm
 from ansible_collections.mailguard.postfix.plugins.module_utils import inventory
 from ansible_collections.mailguard.postfix.plugins.module_utils import postfix_values as pv
@@ -462,6 +465,40 @@ def backscatter_findings(facts):
     return results
 
 
+def ehlo_keywords(value):
+    """The EHLO keywords of an smtpd_discard_ehlo_keywords value, lower case."""
+    return [word.lower() for word in re.split(r"[\s,]+", value or "") if word]
+
+
+def dsn_findings(facts):
+    """Port 25 smtpd services that offer DSN to every client.
+
+    A spammer who forges the sender and asks NOTIFY=SUCCESS,DELAY has the
+    delivery and delay notices sent to the forged address. A service that
+    discards keywords by client address (smtpd_discard_ehlo_keyword_address_maps)
+    is not judged: what it offers depends on the table.
+    """
+    values = facts.get("effective", {})
+    results = []
+    for key, svc in sorted((facts.get("smtpd_services") or {}).items()):
+        if svc.get("role") not in (pc.ROLE_SMTP, pc.ROLE_PASS):
+            continue
+        merged = dict(values)
+        merged.update(svc.get("overrides") or {})
+        if (merged.get("smtpd_discard_ehlo_keyword_address_maps") or "").strip():
+            continue
+        if "dsn" in ehlo_keywords(merged.get("smtpd_discard_ehlo_keywords")):
+            continue
+        results.append(finding(
+            "dsn-offered-on-port-25", CATEGORY_BACKSCATTER, "medium", key, "smtpd_discard_ehlo_keywords",
+            "%s offers DSN to unauthenticated clients: a spammer who forges the sender and asks "
+            "NOTIFY=SUCCESS,DELAY has delivery and delay notices sent to the forged address."
+            % key,
+            "Discard the dsn keyword on the port 25 smtpd (-o smtpd_discard_ehlo_keywords=silent-discard,dsn, "
+            "as the harden role does); submission keeps DSN for its authenticated users."))
+    return results
+
+
 def _content_filters(facts):
     main_value = facts.get("effective", {}).get("content_filter", "").strip()
     found = []
@@ -531,6 +568,7 @@ def config_findings(facts):
             results.extend(mynetworks_findings(key, overrides["mynetworks"], host_networks,
                                                overridden=True))
     results.extend(backscatter_findings(facts))
+    results.extend(dsn_findings(facts))
     for table in facts.get("unreadable_tables") or []:
         results.append(finding(
             "table-unreadable", CATEGORY_HOST, "info", MAIN_CF, table.get("parameter", ""),

@@ -65,6 +65,15 @@ def test_clean_mail_arrives_on_stock_too(mx, case, mailbox):
     backscatter_lab.assert_clean_mail_delivered(record(), mx, case, mailbox)
 
 
+@pytest.mark.parametrize("mx", MX)
+def test_stock_sends_the_success_notice_a_forger_asks_for_to_the_forged_sender(mx):
+    # The twin of the hardened hosts' DSN test: Debian offers DSN on port 25,
+    # so the forger's NOTIFY=SUCCESS sends a notice to victim.
+    result = backscatter_lab.forged_notify_request("bs-", mx)
+    assert result["dsn_offered"] and result["delivered"], result
+    assert len(result["notices"]) == 1, result
+
+
 # --- the stock twins of the DNS-cost and dead-resolver probes ----------------
 
 # What stock Postfix refuses of the local-refusal cases: only unknown local users.

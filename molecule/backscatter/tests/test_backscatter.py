@@ -95,6 +95,31 @@ def test_clean_mail_arrives(mx, case, mailbox):
     backscatter_lab.assert_clean_mail_delivered(record(), mx, case, mailbox)
 
 
+@pytest.mark.parametrize("mx", MX)
+def test_a_forgers_notify_success_sends_no_notice_to_the_forged_sender(mx):
+    # Port 25 no longer offers DSN, so the client asks for no notice: the
+    # message is delivered and victim gets nothing (the stock twin: one
+    # notice per host). Submission keeps DSN for authenticated users.
+    result = backscatter_lab.forged_notify_request("bs-", mx)
+    assert not result["dsn_offered"], result
+    assert result["delivered"], result
+    assert result["notices"] == [], result
+
+
+@pytest.mark.parametrize("mx", MX)
+def test_a_notify_request_where_dsn_is_not_offered_is_refused_not_honoured(mx):
+    # A spam tool that sends NOTIFY regardless gets a 5xx for the option,
+    # not a notice: smtpd refuses DSN options once the keyword is discarded.
+    client = smtplib.SMTP(address("bs-" + mx), 25, timeout=60)
+    try:
+        client.ehlo("legit.lab.test")
+        assert client.docmd("MAIL", "FROM:<forged@victim.test>")[0] == 250
+        code, text = client.docmd("RCPT", "TO:<carol@example.test> NOTIFY=SUCCESS")
+    finally:
+        client.close()
+    assert code == 501 and b"DSN support is disabled" in text, (code, text)
+
+
 def rcpt_reply(mx, mail_from, rcpt_to):
     """MAIL and RCPT from the controller (published as prober.lab.test); nothing is delivered."""
     client = smtplib.SMTP(address("bs-" + mx), 25, timeout=60)

@@ -49,11 +49,14 @@ class FakeCommands(object):
     """Replays ``postconf``, ``postmap -s``, ``postalias -s``, ``postqueue -j`` and ``ip``."""
 
     def __init__(self, release="debian12", variant="", main=None, drop=(), extra_master="",
-                 service_params=None, tables=None, queue=None, installed=True, failing=None):
+                 service_params=None, tables=None, queue=None, installed=True, failing=None,
+                 drop_services=()):
         self.base = os.path.join(release, variant) if variant else release
         self.main = dict(main or {})
         self.drop = set(drop)
         self.extra_master = extra_master
+        # "service/type" keys whose recorded master.cf lines are left out.
+        self.drop_services = set(drop_services)
         self.service_params = dict(service_params or {})
         self.tables = dict(tables or {})
         self.queue = queue
@@ -81,7 +84,9 @@ class FakeCommands(object):
         if args == ("-x",):
             return 0, _set_params(self._read("postconf-x.txt"), self.main), ""
         if args == ("-M",):
-            return 0, self._read("postconf-M.txt") + self.extra_master, ""
+            kept = [line for line in self._read("postconf-M.txt").splitlines(True)
+                    if "/".join(line.split()[:2]) not in self.drop_services]
+            return 0, "".join(kept) + self.extra_master, ""
         if args in (("-P",), ("-P", "-x")):
             name = "postconf-P.txt" if args == ("-P",) else "postconf-Px.txt"
             text = read_fixture(self.base, name)

@@ -34,14 +34,56 @@ def find(facts, fid, service=None):
 
 
 @pytest.mark.parametrize("release", RELEASES)
-def test_stock_debian_has_no_relay_or_backscatter_exposure(release):
+def test_stock_debian_has_no_relay_exposure_and_one_backscatter_path_dsn(release):
     # The recorded queue holds bounces on purpose; an empty queue here.
     facts = gather(release, queue="")
     assert facts["installed"] is True
-    serious = [f for f in facts["findings"]
+    serious = [(f["id"], f["service"]) for f in facts["findings"]
                if f["category"] in ("relay", "backscatter") and pv.SEVERITY_RANK[f["severity"]] <= 2]
-    assert serious == []
+    # Debian's smtpd on port 25 offers DSN to anyone: forged NOTIFY=SUCCESS
+    # requests have their notices sent to the forged sender.
+    assert serious == [("dsn-offered-on-port-25", "smtp/inet")]
     assert facts["address_classes"]["local"]["validated"] is True
+
+
+@pytest.mark.parametrize("discard, reported", [
+    ("silent-discard, dsn", False),
+    ("DSN", False),
+    ("silent-discard", True),
+    ("", True),
+])
+def test_dsn_on_port_25_is_judged_by_the_keywords_it_discards(discard, reported):
+    in_main = gather(main={"smtpd_discard_ehlo_keywords": discard})
+    in_override = gather(service_params={"smtp/inet/smtpd_discard_ehlo_keywords": discard})
+    for facts in (in_main, in_override):
+        assert ("dsn-offered-on-port-25" in ids(facts, "smtp/inet")) is reported, discard
+
+
+def test_an_override_that_offers_dsn_again_is_reported_despite_main_cf():
+    facts = gather(main={"smtpd_discard_ehlo_keywords": "dsn"},
+                   service_params={"smtp/inet/smtpd_discard_ehlo_keywords": "silent-discard"})
+    assert "dsn-offered-on-port-25" in ids(facts, "smtp/inet")
+
+
+def test_dsn_behind_postscreen_is_judged_on_the_smtpd_pass_service():
+    postscreen = ("smtp       inet  n       -       y       -       1       postscreen\n"
+                  "smtpd      pass  -       -       y       -       -       smtpd\n"
+                  "dnsblog    unix  -       -       y       -       0       dnsblog\n")
+    facts = gather(drop_services=["smtp/inet"], extra_master=postscreen)
+    assert find(facts, "dsn-offered-on-port-25")["service"] == "smtpd/pass"
+    facts = gather(drop_services=["smtp/inet"], extra_master=postscreen,
+                   service_params={"smtpd/pass/smtpd_discard_ehlo_keywords": "dsn"})
+    assert "dsn-offered-on-port-25" not in ids(facts)
+
+
+def test_dsn_is_not_judged_where_a_table_discards_keywords_by_client():
+    facts = gather(main={"smtpd_discard_ehlo_keyword_address_maps": "cidr:/etc/postfix/ehlo.cidr"})
+    assert "dsn-offered-on-port-25" not in ids(facts)
+
+
+def test_submission_keeps_dsn_without_a_finding():
+    facts = gather(extra_master=SUBMISSION_LINE)
+    assert "dsn-offered-on-port-25" not in ids(facts, "submission/inet")
 
 
 @pytest.mark.parametrize("release", RELEASES)
