@@ -274,6 +274,38 @@ def _table(value, what, writable=False):
     return table_type, name
 
 
+# $config_directory as a table name may write it (postconf(5) expands all three).
+_CONFIG_DIRECTORY_RE = re.compile(r"\$(?:config_directory\b|\{config_directory\}|\(config_directory\))")
+DEFAULT_CONFIG_DIRECTORY = "/etc/postfix"
+
+
+def operator_tables(value, what, config_directory=DEFAULT_CONFIG_DIRECTORY):
+    """The tables of a table-list parameter an operator owns, for checks before going live.
+
+    ``value`` is a Postfix table list ("hash:/a, texthash:/b"). Returns one
+    dict per table: ``table`` as written, ``type`` (after any ``proxy:``),
+    ``path`` with $config_directory expanded (None for tables that are no
+    file, such as mysql: or ldap:), and ``compile``: whether postmap builds
+    a file from it (texthash: is read as it is, hash: needs NAME.db).
+    """
+    tables = []
+    for item in [part for part in re.split(r"[\s,]+", str(value or "").strip()) if part]:
+        table_type, path = _table(_CONFIG_DIRECTORY_RE.sub(config_directory, item), what)
+        if table_type == "proxy":
+            table_type, path = _table(path, what)
+        is_file = table_type in WRITABLE_TABLE_TYPES or table_type in ("cidr", "pcre", "regexp")
+        if "$" in path and is_file:
+            raise IntentError(
+                "%s %r names a parameter other than $config_directory in its file name; give the path" % (what, item))
+        tables.append({
+            "table": item,
+            "type": table_type,
+            "path": path if is_file else None,
+            "compile": table_type in POSTMAP_TABLE_TYPES,
+        })
+    return tables
+
+
 def _domain(value, what):
     domain = str(value or "").strip().lower().rstrip(".")
     if not _DOMAIN_RE.match(domain):
@@ -610,6 +642,8 @@ class _Builder(object):
         self.class_order = []
         self.tables = {}
         self.postmap = []
+        # Tables the operator owns that the lists name (relay_recipient_maps).
+        self.operator_tables = []
         self.warnings = []
         self.allowed_unfiltered = set()
         self.stages = dict((name, _Stage(name, guard=name in ("relay", "recipient"))) for name in BUILD_STAGES)
@@ -931,8 +965,9 @@ class _Builder(object):
                 domains.append(domain)
         maps = str(self.intent.get("relay_recipient_maps") or "").strip()
         verify = bool(self.intent.get("relay_recipient_verification"))
-        if maps:
-            _table(maps, "relay_recipient_maps")
+        tables = operator_tables(
+            maps, "relay_recipient_maps",
+            str(self.intent.get("config_directory") or DEFAULT_CONFIG_DIRECTORY).rstrip("/") or "/")
         if verify and maps:
             raise IntentError(
                 "relay_recipient_maps lists the valid relay recipients and relay_recipient_verification "
@@ -948,6 +983,7 @@ class _Builder(object):
             return
         self.parameters["relay_domains"] = _join(domains)
         self.parameters["relay_recipient_maps"] = maps
+        self.operator_tables = tables
         if not verify:
             return
         self.add_class(RELAY_VERIFY_CLASS, [make_entry(
@@ -1278,6 +1314,7 @@ class _Builder(object):
             "service_stages": service_stages,
             "tables": self.tables,
             "postmap": self.postmap,
+            "operator_tables": self.operator_tables,
             "warnings": self.warnings,
         }
         result["findings"] = judge(result)

@@ -343,8 +343,18 @@ options:
     elements: str
     default: []
   relay_recipient_maps:
-    description: Table of the valid recipients in O(relay_domains).
+    description:
+      - Tables of the valid recipients in O(relay_domains), as Postfix writes a table list
+        (C(hash:/etc/postfix/relay_recipients), several separated by commas or spaces).
+      - Returned in RV(operator_tables) with C($config_directory) expanded, so that the caller
+        can check that each file exists, and compile it, before the lists go live.
     type: str
+  config_directory:
+    description:
+      - Postfix's C(config_directory) on the host, to expand C($config_directory) in
+        O(relay_recipient_maps).
+    type: str
+    default: /etc/postfix
   relay_recipient_verification:
     description:
       - Probe recipients in O(relay_domains) at the next hop (C(reject_unverified_recipient),
@@ -642,6 +652,29 @@ postmap:
   type: list
   elements: str
   sample: [hash:/etc/postfix/own_domains_as_sender]
+operator_tables:
+  description:
+    - The operator's own tables that the lists name (O(relay_recipient_maps)), for the caller to
+      check before going live. smtpd answers 451 to every client while a named table is
+      missing or not compiled.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    table:
+      description: The table as written in O(relay_recipient_maps).
+      type: str
+    type:
+      description: Its type, after a C(proxy:) prefix.
+      type: str
+    path:
+      description: Its file, with C($config_directory) expanded; null for tables that are no file (C(mysql:), C(ldap:), ...).
+      type: str
+    compile:
+      description: Whether C(postmap) builds a file from it (C(hash:), C(cdb:), ...; not C(texthash:)).
+      type: bool
+  sample:
+    - {table: "hash:$config_directory/relay_recipients", type: hash, path: /etc/postfix/relay_recipients, compile: true}
 findings:
   description:
     - Findings on the computed lists of main.cf and each service, as the audit would report
@@ -714,6 +747,7 @@ def argument_spec():
         forwarding=dict(type="dict", options=_forwarding_options()),
         relay_domains=dict(type="list", elements="str", default=[]),
         relay_recipient_maps=dict(type="str"),
+        config_directory=dict(type="str", default=rb.DEFAULT_CONFIG_DIRECTORY),
         relay_recipient_verification=dict(type="bool", default=False),
         relay_verification_table=dict(type="str", default=rb.DEFAULT_RELAY_VERIFICATION_TABLE),
         null_sender_table=dict(type="str", default=rb.DEFAULT_NULL_SENDER_TABLE),

@@ -234,6 +234,11 @@ def _diffs_by_host(output, task):
     ({"harden_dnsbls": [{"name": "zen.spamhaus.org"}]}, "zen.spamhaus.org"),
     ({"harden_custom_restrictions": [{"stage": "recipient", "entry": "reject_unknwon_sender_domain"}]},
      "reject_unknwon_sender_domain"),
+    # A table the lists would name that is missing: smtpd would answer 451
+    # to every relay recipient. texthash: is its own type, not hash:, and
+    # $config_directory is expanded as Postfix does.
+    ({"harden_relay_recipient_maps": "texthash:$config_directory/no_such_relay_recipients"},
+     "/etc/postfix/no_such_relay_recipients does not exist"),
 ])
 def test_invalid_input_fails_clearly_and_leaves_the_live_config_untouched(bad_vars, expected):
     names = [hardened(r) for r in RELEASES]

@@ -539,6 +539,44 @@ def test_relay_domains_with_a_recipient_table():
     assert "reject_unverified_recipient" not in str(parameters)
 
 
+@pytest.mark.parametrize("maps, config_directory, expected", [
+    ("hash:/etc/postfix/relay_rcpt", None,
+     [("hash:/etc/postfix/relay_rcpt", "hash", "/etc/postfix/relay_rcpt", True)]),
+    # texthash: is read as it is: its file must exist, postmap must not touch it.
+    ("texthash:/etc/postfix/relay_rcpt", None,
+     [("texthash:/etc/postfix/relay_rcpt", "texthash", "/etc/postfix/relay_rcpt", False)]),
+    ("hash:$config_directory/relay_rcpt", "/etc/postfix-mx", [
+        ("hash:$config_directory/relay_rcpt", "hash", "/etc/postfix-mx/relay_rcpt", True)]),
+    ("hash:${config_directory}/a, cdb:$(config_directory)/b", None, [
+        ("hash:${config_directory}/a", "hash", "/etc/postfix/a", True),
+        ("cdb:$(config_directory)/b", "cdb", "/etc/postfix/b", True)]),
+    ("proxy:hash:/etc/postfix/a lmdb:/etc/postfix/b", None, [
+        ("proxy:hash:/etc/postfix/a", "hash", "/etc/postfix/a", True),
+        ("lmdb:/etc/postfix/b", "lmdb", "/etc/postfix/b", True)]),
+    ("proxy:mysql:/etc/postfix/relay.cf", None, [("proxy:mysql:/etc/postfix/relay.cf", "mysql", None, False)]),
+])
+def test_relay_recipient_tables_are_returned_parsed_for_the_checks_before_going_live(maps, config_directory, expected):
+    intent = dict(relay_domains=["relay.example.test"], relay_recipient_maps=maps)
+    if config_directory:
+        intent["config_directory"] = config_directory
+    result = build(**intent)
+    assert result["parameters"]["relay_recipient_maps"] == maps
+    assert [(t["table"], t["type"], t["path"], t["compile"]) for t in result["operator_tables"]] == expected
+
+
+def test_relay_recipient_tables_are_not_returned_without_relay_domains():
+    assert build()["operator_tables"] == []
+
+
+@pytest.mark.parametrize("maps, message", [
+    ("relay_recipients", "is not a Postfix table"),
+    ("hash:/etc/postfix/a, nothing", "is not a Postfix table"),
+    ("hash:$queue_directory/relay", r"other than \$config_directory"),
+])
+def test_bad_relay_recipient_tables_are_refused_with_the_table_named(maps, message):
+    refused(message, relay_domains=["relay.example.test"], relay_recipient_maps=maps)
+
+
 def test_relay_recipient_verification_probes_the_relay_domains():
     result = build(relay_domains=["relay.example.test", "b.example.test"], relay_recipient_verification=True)
     parameters = result["parameters"]
