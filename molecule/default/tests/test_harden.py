@@ -397,10 +397,17 @@ def test_check_mode_without_postfix_says_it_would_install_and_changes_nothing():
     # The lab DNS host has no Postfix.
     target = host("harden-ns")
     assert not target.package("postfix").is_installed
-    result = _playbook(["--check", "--diff"], ["harden-ns"])
+    # A mail name other software left: the install would keep it rather
+    # than take the inventory name (harden_mailname is not set for this host).
+    target.check_output("echo ns-mail.lab.test > /etc/mailname")
+    try:
+        result = _playbook(["--check", "--diff"], ["harden-ns"])
+    finally:
+        target.check_output("rm -f /etc/mailname")
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     assert "Postfix is not installed on harden-ns: a real run would install it" in output
+    assert "mail name ns-mail.lab.test) and then harden it" in output, output[-3000:]
     assert not target.package("postfix").is_installed
     assert not target.file("/etc/postfix").exists
     assert "postfix/mailname" not in target.run("debconf-show postfix").stdout
