@@ -236,8 +236,8 @@ def forged_notify_request(prefix, mx, mailbox="carol@example.test", sender="forg
     result["notices"] = [text for sender_, text in backscatter_report.split_mbox(sink)
                          if sender_ == "MAILER-DAEMON" and tag in text]
     print("%s: DSN offered on port 25: %s; forged NOTIFY=SUCCESS message delivered: %s; "
-          "notices to the forged sender: %d" % (mx, result["dsn_offered"], result["delivered"],
-                                               len(result["notices"])))
+          "notices to the forged sender: %d"
+          % (mx, result["dsn_offered"], result["delivered"], len(result["notices"])))
     return result
 
 
