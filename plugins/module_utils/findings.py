@@ -13,8 +13,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import re
-
 from ansible_collections.mailguard.postfix.plugins.module_utils import postfix_config as pc
 from ansible_collections.mailguard.postfix.plugins.module_utils import restriction_model as rm
 from ansible_collections.mailguard.postfix.plugins.module_utils import inventory
@@ -467,7 +465,7 @@ def backscatter_findings(facts):
 
 def ehlo_keywords(value):
     """The EHLO keywords of an smtpd_discard_ehlo_keywords value, lower case."""
-    return [word.lower() for word in re.split(r"[\s,]+", value or "") if word]
+    return [word.lower() for word in pc.split_list(value)]
 
 
 def dsn_findings(facts):

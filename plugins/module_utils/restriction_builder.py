@@ -289,7 +289,7 @@ def operator_tables(value, what, config_directory=DEFAULT_CONFIG_DIRECTORY):
     a file from it (texthash: is read as it is, hash: needs NAME.db).
     """
     tables = []
-    for item in [part for part in re.split(r"[\s,]+", str(value or "").strip()) if part]:
+    for item in rm.tokenize(str(value or "")):
         table_type, path = _table(_CONFIG_DIRECTORY_RE.sub(config_directory, item), what)
         if table_type == "proxy":
             table_type, path = _table(path, what)
