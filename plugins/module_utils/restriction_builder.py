@@ -593,19 +593,22 @@ def _global_stage(stage, entry):
     """Where a check of the unauthenticated path stands in the one cost order across stages.
 
     Only checks that can do nothing but refuse move: a no-lookup one to the
-    client list (evaluated first), a DNS or external one from the client,
-    helo or sender list to the recipient list (after the relay guard and the
-    local tables). Under smtpd_delay_reject = yes they see the same request
-    in any of these lists. Access tables and permits stay where they were
-    put: their OK ends only the list they stand in. The relay list and the
-    data stages are never changed.
+    client list (evaluated first; from the relay list too, where it would
+    otherwise follow the relay guard's table lookups), a DNS or external one
+    from the client, helo or sender list to the recipient list (after the
+    relay guard and the local tables). Under smtpd_delay_reject = yes they
+    see the same request in any of these lists. Access tables and permits
+    stay where they were put: their OK ends only the list they stand in.
+    Other checks of the relay list and the data stages are never moved.
     """
     if entry["action"] not in (rm.ACTION_REJECT, rm.ACTION_DEFER) or entry["name"] in rm.RELAY_GUARDS:
         return stage
-    if stage not in ("client", "helo", "sender", "recipient"):
+    if stage not in ("client", "helo", "sender", "relay", "recipient"):
         return stage
     if entry["cost"] == rm.COST_NONE:
         return "client"
+    if stage == "relay":
+        return stage
     if entry["cost"] in (rm.COST_DNS, rm.COST_EXTERNAL):
         return "recipient"
     return stage

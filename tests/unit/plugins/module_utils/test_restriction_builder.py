@@ -659,11 +659,16 @@ def test_custom_lookup_that_only_refuses_joins_the_lookups_of_the_recipient_list
     assert "smtpd_recipient_restrictions" in moved["reason"]
 
 
-def test_custom_no_lookup_check_joins_the_client_list():
-    result = build(custom=[{"stage": "recipient", "entry": "reject_non_fqdn_helo_hostname"}],
-                   profile="baseline")
+@pytest.mark.parametrize("stage", ["recipient", "relay"])
+@pytest.mark.parametrize("version", ["3.5.18", "3.7.11"])
+def test_custom_no_lookup_check_joins_the_client_list(stage, version):
+    # From the relay list too: after the relay guard's table lookups (and, before Postfix 3.6,
+    # after the recipient list's DNS checks) a syntax check would no longer come first.
+    result = build(custom=[{"stage": stage, "entry": "reject_non_fqdn_helo_hostname"}],
+                   profile="baseline", postfix_version=version)
     assert "reject_non_fqdn_helo_hostname" in names(result, "client")
-    assert "reject_non_fqdn_helo_hostname" not in names(result, "recipient")
+    assert "reject_non_fqdn_helo_hostname" not in names(result, stage)
+    assert names(result, "relay")[-1] == "reject_unauth_destination"
 
 
 def test_custom_lookup_in_an_access_table_ahead_of_the_relay_guard_is_refused():
