@@ -7,10 +7,11 @@
 # A step written "bg:name" starts in the background, its output kept in
 # $MAILGUARD_STEP_LOGS/name.log (default .build/step-logs), while the next
 # steps run; the step "wait" waits for every background step, prints its log
-# in one piece and fails when one of them failed. Steps in the background
-# must not need what the foreground steps make, nor run apt at the same time.
+# in one piece and fails when one of them failed; "wait:name" waits for that
+# one only. Steps in the background must not need what the foreground steps
+# make, nor run apt at the same time.
 #
-#   tools/timed-steps.sh host bg:images venv lint sanity unit wait molecule
+#   tools/timed-steps.sh host bg:images venv lint unit wait:images bg:sanity molecule wait
 set -uo pipefail
 
 times=$(mktemp)
@@ -28,16 +29,24 @@ run_step() {
   return "$rc"
 }
 
+# Wait for the background steps named (all of them when none is named),
+# print their logs and fail when one of them failed.
 join_background() {
-  local step rc=0 joined=0
-  for step in "${!bg_pid[@]}"; do
+  local step rc=0 joined=0 steps=("$@")
+  [ "${#steps[@]}" -gt 0 ] || steps=("${!bg_pid[@]}")
+  for step in "${steps[@]}"; do
+    if [ -z "${bg_pid[$step]:-}" ]; then
+      echo "timed-steps: wait:$step names no step running in the background" >&2
+      joined=2
+      continue
+    fi
     wait "${bg_pid[$step]}" || { rc=$?; joined=$rc; }
     echo "=== $step (ran in the background; log: $log_dir/$step.log)"
     cat "$log_dir/$step.log"
     [ "$rc" -eq 0 ] || echo "=== $step FAILED"
     rc=0
+    unset "bg_pid[$step]"
   done
-  bg_pid=()
   return "$joined"
 }
 
@@ -52,6 +61,9 @@ for step in "$@"; do
       ;;
     wait)
       join_background || status=$?
+      ;;
+    wait:*)
+      join_background "${step#wait:}" || status=$?
       ;;
     *)
       run_step "$step" || status=$?
