@@ -390,8 +390,12 @@ def main():
     delivered = any(s["stage"] == "data" and (s.get("code") or 0) < 400 for r in results for s in r["stages"])
     result = dict(changed=delivered, cases=results, passed=not failed, failed_cases=failed)
     if failed and params["fail_on_mismatch"]:
+        # Each failed case with what it expected and the reply that decided,
+        # so that a rollout's summary can say why a host failed its probe.
+        why = ["%s (%s; %s%s)" % (r["name"], r["reason"], r["outcome"], (": " + r["reply"]) if r["reply"] else "")
+               for r in results if not r["passed"]]
         module.fail_json(msg="%d of %d probe case(s) did not meet their expectation: %s"
-                         % (len(failed), len(results), ", ".join(failed)), **result)
+                         % (len(failed), len(results), "; ".join(why)), **result)
     module.exit_json(**result)
 
 
