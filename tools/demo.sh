@@ -56,9 +56,11 @@ send before
 echo
 
 echo "==> ansible-playbook mailguard.postfix.harden -e harden_hosts=mx"
-"$bin/ansible-playbook" -i "$inventory" mailguard.postfix.harden -e harden_hosts=mx >"$out/harden.log" \
-  || { echo "hardening failed; see $out/harden.log" >&2; exit 1; }
-tail -n 4 "$out/harden.log"
+"$bin/ansible-playbook" -i "$inventory" mailguard.postfix.harden -e harden_hosts=mx \
+  -e "harden_summary_dir=$out/harden-summary" >"$out/harden.log" \
+  || { echo "hardening failed; see $out/harden.log and $out/harden-summary/summary.md" >&2; exit 1; }
+# The rollout's own summary: one row per host, what changed and why.
+sed -n '/^| host /,$p' "$out/harden-summary/summary.md"
 
 echo "==> sending the same mail to the hardened hosts"
 send after
