@@ -181,6 +181,22 @@ def test_a_dead_list_fails_the_run_with_its_problem_and_main_cf_stays_as_it_was(
     assert host(MAIL).check_output(MAIN_CF) == before
 
 
+def test_a_dead_forwarding_list_is_checked_like_the_others_and_fails_the_run():
+    # harden_forwarding_dnsbls guard the forwarding class only, but a dead
+    # one would refuse every client whose mail is forwarded.
+    before = host(MAIL).check_output(MAIN_CF)
+    run = ansible_playbook(SCENARIO_DIR / "converge.yml", {
+        "harden_dnsbl_unhealthy": "fail",
+        "harden_dnsbls": [{"name": "bl.lab.test", "filter": "127.0.0.2"}],
+        "harden_forwarding_recipients": ["fwd@example.test"],
+        "harden_forwarding_dnsbls": [{"name": "dead.lab.test", "filter": "127.0.0.2"}]})
+    assert run.returncode != 0
+    output = run.stdout + run.stderr
+    assert "Refusing to let Postfix on %s use 1 unhealthy DNS blocklist(s)" % MAIL in output
+    assert "dead.lab.test: lists 127.0.0.1 and a random name below invalid" in output
+    assert host(MAIL).check_output(MAIN_CF) == before
+
+
 def test_a_clean_client_is_accepted_by_the_hardened_host():
     assert session(25) is None
 
