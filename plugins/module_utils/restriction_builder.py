@@ -277,6 +277,9 @@ def _table(value, what, writable=False):
 # $config_directory as a table name may write it (postconf(5) expands all three).
 _CONFIG_DIRECTORY_RE = re.compile(r"\$(?:config_directory\b|\{config_directory\}|\(config_directory\))")
 DEFAULT_CONFIG_DIRECTORY = "/etc/postfix"
+# Restrictions whose argument is a table the operator owns (check_sender_access
+# hash:/etc/postfix/sender_access, ...); check_policy_service takes no table.
+_ACCESS_CHECK_RE = re.compile(r"^check_[a-z_]+_access$")
 
 
 def operator_tables(value, what, config_directory=DEFAULT_CONFIG_DIRECTORY):
@@ -647,6 +650,7 @@ class _Builder(object):
         self.postmap = []
         # Tables the operator owns that the lists name (relay_recipient_maps).
         self.operator_tables = []
+        self.config_directory = str(self.intent.get("config_directory") or DEFAULT_CONFIG_DIRECTORY).rstrip("/") or "/"
         self.warnings = []
         self.allowed_unfiltered = set()
         self.stages = dict((name, _Stage(name, guard=name in ("relay", "recipient"))) for name in BUILD_STAGES)
@@ -968,9 +972,7 @@ class _Builder(object):
                 domains.append(domain)
         maps = str(self.intent.get("relay_recipient_maps") or "").strip()
         verify = bool(self.intent.get("relay_recipient_verification"))
-        tables = operator_tables(
-            maps, "relay_recipient_maps",
-            str(self.intent.get("config_directory") or DEFAULT_CONFIG_DIRECTORY).rstrip("/") or "/")
+        tables = operator_tables(maps, "relay_recipient_maps", self.config_directory)
         if verify and maps:
             raise IntentError(
                 "relay_recipient_maps lists the valid relay recipients and relay_recipient_verification "
@@ -986,7 +988,7 @@ class _Builder(object):
             return
         self.parameters["relay_domains"] = _join(domains)
         self.parameters["relay_recipient_maps"] = maps
-        self.operator_tables = tables
+        self.operator_tables.extend(tables)
         if not verify:
             return
         self.add_class(RELAY_VERIFY_CLASS, [make_entry(
@@ -1032,6 +1034,14 @@ class _Builder(object):
                     "that reaches it" % (label, entry["name"]))
             if entry["name"] in REFUSED_RESTRICTIONS:
                 raise IntentError("%s: %s" % (label, REFUSED_RESTRICTIONS[entry["name"]]))
+            # The operator's table behind a check_*_access entry: smtpd answers
+            # 451 to every client while it is missing or not compiled, so the
+            # caller checks it before the lists go live, like relay_recipient_maps.
+            # (inline:{...} and static:{...} hold their content: no file.)
+            if _ACCESS_CHECK_RE.match(entry["name"]) and entry["args"] and "{" not in entry["args"][0]:
+                for table in operator_tables(entry["args"][0], label, self.config_directory):
+                    if table not in self.operator_tables:
+                        self.operator_tables.append(table)
             if entry["name"] in self.class_order:
                 raise IntentError("%s: class %s is managed by this module; do not place it by hand" % (label, entry["name"]))
             if entry["name"] in rm.DNSBL_RESTRICTIONS:

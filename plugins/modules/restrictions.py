@@ -654,15 +654,15 @@ postmap:
   sample: [hash:/etc/postfix/own_domains_as_sender]
 operator_tables:
   description:
-    - The operator's own tables that the lists name (O(relay_recipient_maps)), for the caller to
-      check before going live. smtpd answers 451 to every client while a named table is
-      missing or not compiled.
+    - The operator's own tables that the lists name (O(relay_recipient_maps), and the tables of the
+      C(check_*_access) entries in O(custom)), for the caller to check before going live. smtpd answers
+      451 to every client while a named table is missing or not compiled.
   returned: always
   type: list
   elements: dict
   contains:
     table:
-      description: The table as written in O(relay_recipient_maps).
+      description: The table as written in O(relay_recipient_maps) or the custom entry.
       type: str
     type:
       description: Its type, after a C(proxy:) prefix.

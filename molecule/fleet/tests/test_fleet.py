@@ -111,6 +111,19 @@ def test_a_failed_preflight_stops_the_run_before_any_host_changes():
         mx3.check_output("postconf -X virtual_alias_domains virtual_alias_maps && postfix reload")
 
 
+def test_a_table_that_does_not_exist_stops_the_preflight_on_every_host():
+    before = checksums()
+    done = rollout(harden_custom_restrictions=[
+        {"stage": "sender", "entry": "check_sender_access hash:$config_directory/no_such_table"}])
+    assert done.returncode != 0
+    report = summary()
+    assert report["phase"] == "pre-flight"
+    assert statuses(report) == {name: "failed" for name in MX}
+    for entry in report["hosts"].values():
+        assert "/etc/postfix/no_such_table does not exist" in entry["reason"], entry
+    assert checksums() == before
+
+
 def test_a_broken_table_restores_its_host_and_stops_the_rollout():
     mx2 = host("fleet-mx2")
     # The compiled table is damaged on this host only: smtpd cannot open it
@@ -129,6 +142,9 @@ def test_a_broken_table_restores_its_host_and_stops_the_rollout():
         reason = report["hosts"]["fleet-mx2"]["reason"]
         assert "clean_message" in reason and re.search(r"\b4\d\d\b", reason), reason
         assert "not touched" in report["hosts"]["fleet-mx3"]["reason"]
+        # The probes went to the address the role chose, and it said why.
+        assert re.search(r"Probing fleet-mx1 at %s:25 from fleet-client \(the default address in its facts"
+                         % re.escape(address("fleet-mx1")), re.sub(r"\s+", " ", done.stdout)), done.stdout[-3000:]
         after = checksums()
         assert after["fleet-mx1"] != before["fleet-mx1"]
         assert after["fleet-mx2"] == before["fleet-mx2"]

@@ -564,6 +564,26 @@ def test_relay_recipient_tables_are_returned_parsed_for_the_checks_before_going_
     assert [(t["table"], t["type"], t["path"], t["compile"]) for t in result["operator_tables"]] == expected
 
 
+@pytest.mark.parametrize("entry, expected", [
+    ("check_sender_access hash:$config_directory/sender_access",
+     [("hash:$config_directory/sender_access", "hash", "/etc/postfix-mx/sender_access", True)]),
+    ("check_client_access cidr:/etc/postfix/clients.cidr",
+     [("cidr:/etc/postfix/clients.cidr", "cidr", "/etc/postfix/clients.cidr", False)]),
+    ("check_helo_access proxy:mysql:/etc/postfix/helo.cf", [("proxy:mysql:/etc/postfix/helo.cf", "mysql", None, False)]),
+    ("check_recipient_access inline:{ abuse@example.test=OK }", []),
+    ("reject_rhsbl_sender dbl.example.test=127.0.1.[2..99]", []),
+])
+def test_the_tables_of_custom_access_checks_are_returned_for_the_checks_before_going_live(entry, expected):
+    result = build(config_directory="/etc/postfix-mx", custom=[{"stage": "recipient", "entry": entry}])
+    assert [(t["table"], t["type"], t["path"], t["compile"]) for t in result["operator_tables"]] == expected
+
+
+def test_a_table_named_by_relay_recipient_maps_and_a_custom_check_is_returned_once():
+    result = build(relay_domains=["relay.example.test"], relay_recipient_maps="hash:/etc/postfix/relay_rcpt",
+                   custom=[{"stage": "recipient", "entry": "check_recipient_access hash:/etc/postfix/relay_rcpt"}])
+    assert [t["path"] for t in result["operator_tables"]] == ["/etc/postfix/relay_rcpt"]
+
+
 def test_relay_recipient_tables_are_not_returned_without_relay_domains():
     assert build()["operator_tables"] == []
 
