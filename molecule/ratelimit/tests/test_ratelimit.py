@@ -398,3 +398,21 @@ def test_a_submission_override_that_drops_the_quotas_fails_the_role_naming_the_s
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "submission/inet on ratelimit-deb12 do not ask postfwd at end of data" in output, output[-3000:]
+
+
+def test_a_partial_limits_dict_gets_the_documented_defaults_for_the_limits_it_leaves_out():
+    # The scenario's own limits (message 20, recipient 40) are in main.cf
+    # now; a dict that names one limit must not leave them, nor Postfix's
+    # defaults, in place of the role's documented 100 and 300.
+    target = host(limited("deb12"))
+    names = "smtpd_client_connection_rate_limit smtpd_client_message_rate_limit smtpd_client_recipient_rate_limit"
+    try:
+        result = _playbook("apply-one-role.yml", ["-e", json.dumps({
+            "lab_role": "mailguard.postfix.rate_limits", "rate_limits_port25": {"connection_rate_limit": 7}})],
+            releases=("deb12",))
+        assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+        assert target.check_output("postconf -h %s" % names).split() == ["7", "100", "300"]
+    finally:
+        # Back to the scenario's limits for any test that runs after this one.
+        _playbook("apply-one-role.yml", ["-e", "lab_role=mailguard.postfix.rate_limits"], releases=("deb12",))
+    assert target.check_output("postconf -h %s" % names).split() == ["8", "20", "40"]
