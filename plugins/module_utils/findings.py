@@ -61,10 +61,12 @@ def relay_findings(service, stages, label_override=False):
             "permit_sasl_authenticated in %s, ahead of any other permit." % param))
     elif state == "unguarded":
         results.append(finding(
-            "relay-check-missing", CATEGORY_RELAY, "critical", service,
+            "relay-check-missing", CATEGORY_RELAY, "high", service,
             "smtpd_relay_restrictions",
-            "Neither smtpd_relay_restrictions nor smtpd_recipient_restrictions contains "
-            "reject_unauth_destination; Postfix refuses mail or relays depending on version.",
+            "Neither smtpd_relay_restrictions nor smtpd_recipient_restrictions has a relay guard "
+            "(reject_unauth_destination, defer_unauth_destination, reject, defer, defer_if_permit or "
+            "check_relay_domains): smtpd refuses to run with these lists, so this service will not "
+            "start and every client is disconnected. It is no open relay, but it takes no mail.",
             "Set smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, "
             "reject_unauth_destination."))
     elif entry is not None and entry["name"] == "defer_unauth_destination":

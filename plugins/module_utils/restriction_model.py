@@ -147,6 +147,11 @@ CONNECT_TIME_DNS = frozenset(("reject_unknown_reverse_client_hostname", "reject_
 
 # check_relay_domains is the pre-2.2 guard; Postfix still accepts it as one.
 RELAY_GUARDS = frozenset(("reject_unauth_destination", "defer_unauth_destination", "check_relay_domains"))
+# The other entries smtpd counts as "a working instance" of a relay guard: at
+# least one of these or of RELAY_GUARDS must stand in the relay or the
+# recipient list, ahead of any bare permit, or smtpd exits with a fatal error
+# at start.
+WORKING_RELAY_REFUSALS = frozenset(("reject", "defer", "defer_if_permit"))
 
 # Permits that let a client through without proving who it is. Ahead of the
 # relay guard they make an open relay (permit_dnswl_client: a listed client
@@ -311,11 +316,26 @@ def relay_verdict(entries):
     """
     for entry in entries:
         name = entry["name"]
-        if name in RELAY_GUARDS or name in ("reject", "defer", "defer_if_permit"):
+        if name in RELAY_GUARDS or name in WORKING_RELAY_REFUSALS:
             return "closed", entry
         if name in UNAUTHENTICATED_PERMITS:
             return "open", entry
     return "pass", None
+
+
+def has_working_guard(entries):
+    """Whether smtpd counts a relay guard in this list: one that stands before any bare ``permit``.
+
+    smtpd exits at start (fatal: specify at least one working instance of
+    reject_unauth_destination, ...) when neither the relay nor the recipient
+    list has one; a guard behind an unconditional permit does not count.
+    """
+    for entry in entries:
+        if entry["name"] == "permit":
+            return False
+        if entry["name"] in RELAY_GUARDS or entry["name"] in WORKING_RELAY_REFUSALS:
+            return True
+    return False
 
 
 def relay_path(relay_entries, recipient_entries):
@@ -324,9 +344,12 @@ def relay_path(relay_entries, recipient_entries):
     Both lists must let a request through for it to be accepted, so relaying is
     closed when either list closes it. Returns ``(state, detail)`` where state
     is ``"closed"``, ``"open"`` (an unauthenticated permit is reached before any
-    guard in every list that decides) or ``"unguarded"`` (no list has a guard:
-    Postfix refuses to start in that case).
+    guard in every list that decides) or ``"unguarded"`` (neither list has a
+    guard that smtpd counts, see has_working_guard: smtpd then refuses to
+    run, so the service accepts nothing and relays nothing).
     """
+    if not (has_working_guard(relay_entries) or has_working_guard(recipient_entries)):
+        return "unguarded", None
     verdicts = [relay_verdict(relay_entries), relay_verdict(recipient_entries)]
     if any(v == "closed" for v, _entry in verdicts):
         return "closed", [e for v, e in verdicts if v == "closed"][0]

@@ -9,9 +9,15 @@ audited host may change.
 import json
 import os
 import pathlib
+import socket
+import sys
 
 import pytest
 import yaml
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "shared"))
+
+from lab_hosts import address  # noqa: E402  pylint: disable=wrong-import-position
 
 SCENARIO_DIR = pathlib.Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
 EPHEMERAL_DIR = pathlib.Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
@@ -26,6 +32,7 @@ CHECKSUM_COMMAND = (
 
 MAIN_CF = "main.cf"
 SUBMISSION = "submission/inet"
+BROKEN = "2526/inet"
 
 
 def _platforms():
@@ -157,6 +164,21 @@ def test_master_cf_override_that_opens_relay_is_reported_for_submission(hostname
 
 
 @pytest.mark.parametrize("hostname", RISKY_HOSTS)
+def test_a_service_whose_only_relay_guard_follows_a_bare_permit_is_reported_as_not_starting(hostname):
+    reported = _findings(hostname, service=BROKEN)
+    assert [f["id"] for f in reported if f["category"] == "relay"] == ["relay-check-missing"], _brief(reported)
+    assert "will not start" in [f for f in reported if f["id"] == "relay-check-missing"][0]["message"]
+    # And it does not: smtpd exits before it greets anyone on that port.
+    with socket.create_connection((address(hostname), 2526), timeout=10) as conn:
+        conn.settimeout(10)
+        try:
+            greeting = conn.recv(64)
+        except (socket.timeout, ConnectionResetError):
+            greeting = b""
+    assert not greeting.startswith(b"220"), greeting
+
+
+@pytest.mark.parametrize("hostname", RISKY_HOSTS)
 def test_main_cf_is_not_called_an_open_relay_when_only_an_override_opens_it(hostname):
     assert not _findings(hostname, id="open-relay-permit"), _brief(_findings(hostname, id="open-relay-permit"))
     assert not _findings(hostname, id="master-override-opens-relay", service=MAIN_CF)
@@ -167,7 +189,7 @@ def test_submission_override_stages_come_from_master_cf(hostname):
     stages = _facts(hostname)["smtpd_services"][SUBMISSION]["stages"]
     assert stages["relay"]["source"] == "master.cf"
     assert [e["name"] for e in stages["relay"]["entries"]] == [
-        "permit_mynetworks", "permit", "reject_unauth_destination"]
+        "permit_mynetworks", "permit_dnswl_client", "reject_unauth_destination"]
     # Not overridden: inherited from main.cf.
     assert stages["sender"]["source"] == "main.cf"
 

@@ -114,27 +114,51 @@ def test_unset_compatibility_level_reports_the_builtin_one():
     assert find(facts, "compatibility-level-unset")["service"] == "main.cf"
 
 
-def test_unconditional_permit_before_relay_guard_is_an_open_relay():
-    facts = gather(main={"smtpd_relay_restrictions": "permit_mynetworks permit reject_unauth_destination"})
+def test_an_allowlist_permit_before_the_relay_guard_is_an_open_relay():
+    # smtpd starts (the guard counts) and relays for every listed client.
+    facts = gather(main={"smtpd_relay_restrictions":
+                         "permit_mynetworks permit_dnswl_client list.dnswl.test reject_unauth_destination"})
     hit = find(facts, "open-relay-permit", "main.cf")
     assert hit["severity"] == "critical" and hit["parameter"] == "smtpd_relay_restrictions"
+
+
+def test_a_bare_permit_before_the_only_relay_guard_is_a_service_that_will_not_start():
+    # smtpd counts no guard behind an unconditional permit and exits at start.
+    facts = gather(main={"smtpd_relay_restrictions": "permit_mynetworks permit reject_unauth_destination"})
+    hit = find(facts, "relay-check-missing", "main.cf")
+    assert "will not start" in hit["message"]
+    assert "open-relay-permit" not in ids(facts, "main.cf")
     assert "permit-shadows-reject" in ids(facts, "main.cf")
 
 
-def test_no_relay_guard_anywhere_is_reported():
-    facts = gather(main={"smtpd_relay_restrictions": "permit_mynetworks", "smtpd_recipient_restrictions": ""})
-    assert "relay-check-missing" in ids(facts, "main.cf")
+@pytest.mark.parametrize("relay", ["permit_mynetworks", "permit_mynetworks permit"])
+def test_no_relay_guard_anywhere_is_reported_as_a_service_that_will_not_start(relay):
+    facts = gather(main={"smtpd_relay_restrictions": relay, "smtpd_recipient_restrictions": ""})
+    hit = find(facts, "relay-check-missing", "main.cf")
+    assert hit["severity"] == "high"
+    assert "will not start" in hit["message"]
+    assert "open-relay-permit" not in ids(facts, "main.cf")
 
 
 def test_master_cf_override_that_opens_relay_names_the_service():
     facts = gather(extra_master=SUBMISSION_LINE, service_params={
-        "submission/inet/smtpd_relay_restrictions": "permit_mynetworks,permit,reject_unauth_destination"})
+        "submission/inet/smtpd_relay_restrictions":
+            "permit_mynetworks,permit_dnswl_client,list.dnswl.test,reject_unauth_destination"})
     hit = find(facts, "master-override-opens-relay", "submission/inet")
     assert hit["parameter"] == "smtpd_relay_restrictions"
     assert "open-relay-permit" not in ids(facts)
     stage = facts["smtpd_services"]["submission/inet"]["stages"]["relay"]
     assert stage["source"] == "master.cf"
-    assert [e["name"] for e in stage["entries"]] == ["permit_mynetworks", "permit", "reject_unauth_destination"]
+    assert [e["name"] for e in stage["entries"]] == ["permit_mynetworks", "permit_dnswl_client",
+                                                     "reject_unauth_destination"]
+
+
+def test_master_cf_override_with_a_bare_permit_before_the_guard_is_a_service_that_will_not_start():
+    facts = gather(extra_master=SUBMISSION_LINE, service_params={
+        "submission/inet/smtpd_relay_restrictions": "permit_mynetworks,permit,reject_unauth_destination"})
+    hit = find(facts, "relay-check-missing", "submission/inet")
+    assert "will not start" in hit["message"]
+    assert "master-override-opens-relay" not in ids(facts)
 
 
 def test_service_without_overrides_inherits_main_cf_and_adds_no_findings():

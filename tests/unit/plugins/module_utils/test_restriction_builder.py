@@ -845,7 +845,7 @@ def test_a_rich_intent_leaves_no_finding():
 
 def test_judge_reports_what_the_audit_would_report():
     result = build()
-    result["parameters"]["smtpd_relay_restrictions"] = "permit, reject_unauth_destination"
+    result["parameters"]["smtpd_relay_restrictions"] = "permit_dnswl_client list.dnswl.test, reject_unauth_destination"
     result["parameters"]["smtpd_recipient_restrictions"] = "permit_mynetworks"
     blocking = rb.blocking_findings(rb.judge(result))
     assert "open-relay-permit" in [f["id"] for f in blocking]

@@ -96,12 +96,17 @@ def _entries(text):
     ("permit_mynetworks permit_sasl_authenticated reject_unauth_destination", "", "closed"),
     ("permit_mynetworks permit_sasl_authenticated defer_unauth_destination", "", "closed"),
     ("", "permit_mynetworks reject_unauth_destination", "closed"),
-    ("permit_mynetworks permit reject_unauth_destination", "", "open"),
+    # smtpd counts no guard behind a bare permit: it refuses to start.
+    ("permit_mynetworks permit reject_unauth_destination", "", "unguarded"),
+    ("permit_mynetworks permit", "permit_mynetworks permit reject_unauth_destination", "unguarded"),
+    ("permit_mynetworks permit", "reject_unauth_destination", "closed"),
     ("permit_mynetworks permit reject_unauth_destination", "reject_unauth_destination", "closed"),
     ("permit_sasl_authenticated reject", "", "closed"),
     ("permit_dnswl_client list.dnswl.org=127.0.[0..255].[1..3], reject_unauth_destination", "", "open"),
     ("", "", "unguarded"),
     ("permit_mynetworks", "permit_sasl_authenticated", "unguarded"),
+    ("permit_mynetworks permit", "", "unguarded"),
+    ("permit", "permit_sasl_authenticated", "unguarded"),
 ])
 def test_relay_path(relay, recipient, state):
     assert rm.relay_path(_entries(relay), _entries(recipient))[0] == state
