@@ -10,8 +10,10 @@ mail still arrives.
 
 import functools
 import json
+import os
 import pathlib
 import smtplib
+import subprocess
 import sys
 
 import pytest
@@ -244,3 +246,36 @@ def test_with_the_resolver_dead_clean_mail_gets_a_4xx_and_is_accepted_on_retry(m
     assert 400 <= reply["code"] < 500, reply
     retry = dead_dns_replies()[(mx, "retry-" + case)]
     assert retry["code"] == 250, retry
+
+
+# --- harden_spf: "off" takes the SPF policy server out again ------------------
+
+
+def _harden(mx, extra_vars):
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    command = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], "-l", "bs-" + mx,
+               str(pathlib.Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"]) / "converge.yml"),
+               "-e", json.dumps(extra_vars)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+
+
+def test_spf_off_removes_the_policy_server_and_its_package_and_a_new_run_brings_them_back():
+    target = host("bs-mx1")
+    forged = ("forged@victim.test", "alice@example.test")
+    config = "postconf -n; postconf -M"
+    try:
+        _harden("mx1", {"harden_spf": "off"})
+        assert "policyd-spf" not in target.check_output(config)
+        assert not target.package("postfix-policyd-spf-python").is_installed
+        # The twin of the SPF refusal above: without the policy server the
+        # forged forward is no longer refused for SPF.
+        code, text = rcpt_reply("mx1", *forged)
+        assert b"SPF" not in text, (code, text)
+    finally:
+        _harden("mx1", {})
+    now = target.check_output(config)
+    assert "policyd-spf_time_limit = 3600s" in now
+    assert "argv=/usr/bin/policyd-spf" in now
+    code, text = rcpt_reply("mx1", *forged)
+    assert code == 550 and b"SPF" in text, (code, text)
