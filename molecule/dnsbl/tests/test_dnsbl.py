@@ -250,8 +250,22 @@ def test_the_playbook_writes_a_fleet_report_and_exits_non_zero_on_a_listing_when
 # --- the twin: the same role without its health check -------------------------
 
 
-def test_twin_without_the_health_check_postfix_uses_the_dead_list_and_refuses_a_clean_client():
+def test_without_the_health_check_the_clean_probe_still_catches_the_dead_list_and_restores():
+    # The second line of defence: the dead list refuses the role's own clean
+    # probe after the change, so the previous configuration comes back.
+    before = host(MAIL).check_output(MAIN_CF)
     run = ansible_playbook(SCENARIO_DIR / "converge.yml", {"harden_dnsbl_health_check": False})
+    output = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert "clean_message (expected acceptance; rejected_at_rcpt: 554" in output, output[-3000:]
+    assert "dead.lab.test" in output and "were restored" in output
+    assert host(MAIL).check_output(MAIN_CF) == before
+    assert session(25) is None
+
+
+def test_twin_without_the_health_check_postfix_uses_the_dead_list_and_refuses_a_clean_client():
+    run = ansible_playbook(SCENARIO_DIR / "converge.yml",
+                           {"harden_dnsbl_health_check": False, "harden_verify_clean": False})
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert "reject_rbl_client dead.lab.test=127.0.0.2" in main_cf_lists()
     refusal = session(25)
