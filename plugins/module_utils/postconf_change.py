@@ -135,7 +135,9 @@ REPLY_CODE_250_ALLOWED = frozenset((
     "unverified_sender_defer_code", "unverified_sender_reject_code",
 ))
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")
+# Parameter names: Postfix's own, and the per-service ones a master.cf service
+# name starts (policyd-spf_time_limit), which may hold a hyphen.
+_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
 _INTEGER_RE = re.compile(r"^-?[0-9]+$")
 _RELEASE_RE = re.compile(r"^[0-9]+(\.[0-9]+){0,2}$")
 _REFERENCE_RE = re.compile(r"^\$(?:\{(\w+)\}|\((\w+)\)|(\w+))$")
@@ -687,7 +689,7 @@ def build_request(context, parameters=None, services=None, default_state=STATE_P
     values = OrderedDict()
     for where, name, value, state in items:
         if not isinstance(name, str) or not _NAME_RE.match(name or ""):
-            problems.append("%s: %r is not a parameter name (letters, digits and _)" % (where, name))
+            problems.append("%s: %r is not a parameter name (letters, digits, _ and -)" % (where, name))
             continue
         if name in UNMANAGED_PARAMETERS:
             problems.append("%s: %s is chosen with config_directory (postconf -c), not set in main.cf"

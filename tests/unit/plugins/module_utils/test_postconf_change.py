@@ -283,6 +283,21 @@ def test_per_transport_parameters_of_a_new_service_are_known():
          "command": "pipe flags=DRhu user=vmail argv=/usr/lib/dovecot/deliver -d ${recipient}"}])
 
 
+@pytest.mark.parametrize("release", RELEASES)
+def test_the_time_limit_of_a_new_service_with_a_hyphen_in_its_name_is_known(release):
+    # As Debian's README for postfix-policyd-spf-python sets it.
+    request = pc.build_request(_context(release), {"policyd-spf_time_limit": "3600s"}, services=[
+        {"service": "policyd-spf", "type": "unix", "unpriv": "n", "chroot": "n", "maxproc": "0",
+         "command": "spawn user=policyd-spf argv=/usr/bin/policyd-spf"}])
+    assert request.parameters == {"policyd-spf_time_limit": "3600s"}
+
+
+@pytest.mark.parametrize("name", ["-leading_hyphen", "two words", "semi;colon", "new\nline"])
+def test_a_name_postfix_cannot_hold_is_refused(name):
+    problems = _problems(_context(), {name: "1"})
+    assert problems == ["parameters.%s: %r is not a parameter name (letters, digits, _ and -)" % (name, name)]
+
+
 # --- the plan -------------------------------------------------------------------
 
 @pytest.mark.parametrize("release", RELEASES)
