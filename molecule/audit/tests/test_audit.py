@@ -146,8 +146,14 @@ def test_a_lookup_that_smtpd_runs_before_a_cheaper_check_of_a_later_list_is_repo
     assert "'reject_unknown_helo_hostname' (dns)" in across[0]["message"]
     # The client list's blocklist, followed by a cheap check in its own list,
     # is reported once, by the rule for one list.
-    client = _findings(hostname, id="expensive-before-cheap", parameter="smtpd_client_restrictions")
+    client = _findings(hostname, id="expensive-before-cheap", parameter="smtpd_client_restrictions",
+                       service=MAIN_CF)
     assert len(client) == 1, _brief(client)
+    # The submission service's policy check in its client list runs before
+    # its relay list's guard, which would refuse relay attempts first.
+    submission = _findings(hostname, id="expensive-before-cheap", service=SUBMISSION)
+    assert any("check_policy_service" in f["message"] and "in smtpd_relay_restrictions" in f["message"]
+               for f in submission), _brief(submission)
 
 
 @pytest.mark.parametrize("hostname", STOCK_HOSTS)
