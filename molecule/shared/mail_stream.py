@@ -61,35 +61,42 @@ def _parse_args(argv):
     return args
 
 
-def send_one(address, port, args, message_id, target_name):
-    """One SMTP session; returns (code, text) of the reply that decided, code 0 for a failed session."""
-    body = (
-        "From: <%s>\r\nTo: <%s>\r\nSubject: stream %s\r\nMessage-ID: <%s@client.test>\r\n"
-        "X-Stream-Id: %s\r\n\r\nA legitimate message of the lab's stream to %s.\r\n"
-        % (args.sender, args.recipient, message_id, message_id, message_id, target_name))
+def session(address, port, args, body=None):
+    """One SMTP session up to RCPT, then DATA with ``body`` when given.
+
+    Returns {stage, code, text} of the first refusal, or of the last stage
+    when all were accepted; code 0 when the session failed before a reply.
+    """
     client = smtplib.SMTP(timeout=args.timeout)
+    steps = [("connect", lambda: client.connect(address, port)),
+             ("helo", lambda: client.ehlo(args.helo)),
+             ("mail", lambda: client.mail(args.sender)),
+             ("rcpt", lambda: client.rcpt(args.recipient))]
+    if body is not None:
+        steps.append(("data", lambda: client.data(body.encode("ascii"))))
+    stage, code, text = "connect", 0, ""
     try:
-        code, text = client.connect(address, port)
-        if code >= 400:
-            return code, text
-        code, text = client.ehlo(args.helo)
-        if code >= 400:
-            return code, text
-        code, text = client.mail(args.sender)
-        if code >= 400:
-            return code, text
-        code, text = client.rcpt(args.recipient)
-        if code >= 400:
-            return code, text
-        code, text = client.data(body.encode("ascii"))
-        return code, text
+        for stage, step in steps:
+            code, text = step()
+            if code >= 400:
+                break
     except (OSError, smtplib.SMTPException) as exc:
-        return 0, "%s: %s" % (type(exc).__name__, exc)
+        code, text = 0, "%s: %s" % (type(exc).__name__, exc)
     finally:
         try:
             client.quit()
         except (OSError, smtplib.SMTPException):
             client.close()
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return {"stage": stage, "code": code, "text": str(text)}
+
+
+def message(args, message_id, target_name):
+    """The stream's message, with its id in X-Stream-Id."""
+    return ("From: <%s>\r\nTo: <%s>\r\nSubject: stream %s\r\nMessage-ID: <%s@client.test>\r\n"
+            "X-Stream-Id: %s\r\n\r\nA legitimate message of the lab's stream to %s.\r\n"
+            % (args.sender, args.recipient, message_id, message_id, message_id, target_name))
 
 
 class Stream(object):
@@ -140,11 +147,10 @@ class Stream(object):
                 time.sleep(0.05)
                 continue
             attempt += 1
-            code, text = send_one(address, self.args.port, self.args, message_id, name)
-            if isinstance(text, bytes):
-                text = text.decode("utf-8", "replace")
+            reply = session(address, self.args.port, self.args, message(self.args, message_id, name))
+            code = reply["code"]
             self.record({"event": "attempt", "id": message_id, "target": name, "attempt": attempt,
-                         "code": code, "text": str(text)[:200]})
+                         "code": code, "text": reply["text"][:200]})
             if 200 <= code < 300 or 500 <= code < 600:
                 with self.lock:
                     self.pending.pop(message_id, None)
@@ -169,30 +175,6 @@ class Stream(object):
         self.stopping.set()
 
 
-def probe_rcpt(address, port, args):
-    """One session up to RCPT: {stage, code, text} of the first refusal, or of RCPT when all were accepted."""
-    client = smtplib.SMTP(timeout=args.timeout)
-    stage, code, text = "connect", 0, ""
-    try:
-        for stage, step in (("connect", lambda: client.connect(address, port)),
-                            ("helo", lambda: client.ehlo(args.helo)),
-                            ("mail", lambda: client.mail(args.sender)),
-                            ("rcpt", lambda: client.rcpt(args.recipient))):
-            code, text = step()
-            if code >= 400:
-                break
-    except (OSError, smtplib.SMTPException) as exc:
-        code, text = 0, "%s: %s" % (type(exc).__name__, exc)
-    finally:
-        try:
-            client.quit()
-        except (OSError, smtplib.SMTPException):
-            client.close()
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    return {"stage": stage, "code": code, "text": str(text)}
-
-
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     probing = bool(argv) and argv[0] == "probe"
@@ -201,7 +183,7 @@ def main(argv=None):
     args = _parse_args(argv)
     socket.setdefaulttimeout(args.timeout)
     if probing:
-        print(json.dumps({name: probe_rcpt(address, args.port, args) for name, address in args.targets},
+        print(json.dumps({name: session(address, args.port, args) for name, address in args.targets},
                          sort_keys=True))
         return 0
     stream = Stream(args)

@@ -1266,6 +1266,12 @@ class _Builder(object):
 
     # -- output -------------------------------------------------------------
 
+    def managed_classes(self):
+        """Every restriction class name these lists may write, used now or not, so that a caller can
+        remove one that an earlier run wrote and the lists no longer use."""
+        forwarding = str((self.intent.get("forwarding") or {}).get("class") or DEFAULT_FORWARDING_CLASS).strip()
+        return sorted({forwarding, forwarding + "_verified", RELAY_VERIFY_CLASS, NULL_SENDER_CLASS})
+
     def run(self):
         self.build_profile()
         self.build_networks()
@@ -1328,6 +1334,7 @@ class _Builder(object):
             "tables": self.tables,
             "postmap": self.postmap,
             "operator_tables": self.operator_tables,
+            "managed_classes": self.managed_classes(),
             "warnings": self.warnings,
         }
         result["findings"] = judge(result)

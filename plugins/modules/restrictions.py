@@ -652,6 +652,15 @@ postmap:
   type: list
   elements: str
   sample: [hash:/etc/postfix/own_domains_as_sender]
+managed_classes:
+  description:
+    - Every restriction class name these lists may write (the forwarding class, its C(_verified) twin, the
+      relay verification and the null sender classes), used now or not, so that a caller can remove a class
+      an earlier run wrote and the lists no longer use; Postfix warns about its parameter otherwise.
+  returned: always
+  type: list
+  elements: str
+  sample: [forwarding_recipients, forwarding_recipients_verified, null_sender_blocklists, verify_relay_recipients]
 operator_tables:
   description:
     - The operator's own tables that the lists name (O(relay_recipient_maps), and the tables of the

@@ -584,6 +584,13 @@ def test_a_table_named_by_relay_recipient_maps_and_a_custom_check_is_returned_on
     assert [t["path"] for t in result["operator_tables"]] == ["/etc/postfix/relay_rcpt"]
 
 
+def test_the_class_names_the_lists_may_write_are_returned_whether_used_or_not():
+    assert build()["managed_classes"] == [
+        "forwarding_recipients", "forwarding_recipients_verified", "null_sender_blocklists", "verify_relay_recipients"]
+    named = build(forwarding=dict(FORWARDING, **{"class": "fwd_strict"}))
+    assert "fwd_strict" in named["managed_classes"] and "fwd_strict_verified" in named["managed_classes"]
+
+
 def test_relay_recipient_tables_are_not_returned_without_relay_domains():
     assert build()["operator_tables"] == []
 
