@@ -156,11 +156,24 @@ demo: venv images collection-link ## Run tools/demo.sh
 	@if [ ! -x tools/demo.sh ]; then echo "make demo: tools/demo.sh is missing or not executable" >&2; exit 1; fi
 	@$(LAB_ENV) tools/demo.sh
 
-bench: venv collection-link ## Run the benchmarks in bench/ and print their ratios
-	@for script in bench/*.py; do \
-	  echo "=== $$script"; \
-	  PYTHONPATH=$(COLLECTIONS)$${PYTHONPATH:+:$$PYTHONPATH} python "$$script"; \
-	done
+# The benchmarks of bench/, in this order; each writes bench/results/NAME.json,
+# and bench/summary.py then writes bench/results/summary.md. One that fails
+# does not stop the others; the target fails at the end. Not part of `make test`.
+BENCHMARKS := reject_path postscreen order policy_overhead ansible_runs facts_host facts_scale
+
+bench: venv images collection-link ## Run the benchmarks (bench/) in lab containers; results in bench/results/
+	@$(LAB_ENV) \
+	mkdir -p bench/results; rm -f bench/results/*.json bench/results/summary.md; \
+	times=bench/results/times.txt; : >"$$times"; started=$$SECONDS; rc=0; \
+	for name in $(BENCHMARKS); do \
+	  echo "=== bench/$$name.py"; start=$$SECONDS; \
+	  if PYTHONPATH=$(COLLECTIONS)$${PYTHONPATH:+:$$PYTHONPATH} $(BIN)/python bench/$$name.py >bench/results/$$name.out; \
+	  then status=passed; else status=FAILED; rc=1; fi; \
+	  echo "$$name $$((SECONDS - start)) $$status" | tee -a "$$times"; \
+	done; \
+	echo "all $$((SECONDS - started)) $$([ $$rc -eq 0 ] && echo passed || echo FAILED)" >>"$$times"; \
+	$(BIN)/python bench/summary.py --expect "$$(echo $(BENCHMARKS) | tr ' ' ,)" --times "$$times"; \
+	exit $$rc
 
 build: venv ## Build the collection artifact into .build/dist
 	ansible-galaxy collection build --force --output-path $(BUILD)/dist
