@@ -340,7 +340,8 @@ def smtp_source(lab, client, target, port, sessions, count, sender, rcpt, extra=
 def smtp_load(lab, client, target, port, sessions, count, sender, rcpt, **options):
     """bench/smtp_load.py from host ``client``: its JSON report (outcomes, rate, latencies).
 
-    ``options`` are its other flags (user, password, size, helo, max_seconds).
+    ``options`` are its other flags (user, users, password, starttls=True, size, helo,
+    max_seconds, stop_after, sources).
     """
     if not lab.hosts[client].get("smtp_load"):
         with open(os.path.join(HERE, "smtp_load.py"), encoding="utf-8") as handle:
@@ -349,7 +350,7 @@ def smtp_load(lab, client, target, port, sessions, count, sender, rcpt, **option
     argv = ["python3", "/usr/local/lib/smtp_load.py", "--host", target, "--port", str(port), "--sessions", str(sessions),
             "--count", str(count), "--sender", sender, "--rcpt", rcpt]
     for key, value in options.items():
-        argv += ["--" + key.replace("_", "-"), str(value)]
+        argv += ["--" + key.replace("_", "-")] if value is True else ["--" + key.replace("_", "-"), str(value)]
     return json.loads(lab.sh(client, shlex.join(argv), timeout=900).stdout)
 
 
