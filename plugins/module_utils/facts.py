@@ -256,8 +256,9 @@ def _forwarding(cmds, reader, values, domains, max_examples, unreadable, local_d
         local_entries = alias_entries + forward_entries
         forwarded, _unused = inventory.offsite_recipients(local_entries, domains, parent, local_domains)
         virtual, one_to_one = inventory.offsite_recipients(virtual_entries, domains, parent)
+        local_forwarded = set(forwarded)
         result["recipients"] = {
-            "forwarded": forwarded + [a for a in virtual if a not in forwarded],
+            "forwarded": forwarded + [a for a in virtual if a not in local_forwarded],
             "one_to_one_virtual": one_to_one,
         }
     return result

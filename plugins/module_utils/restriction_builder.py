@@ -248,12 +248,13 @@ def has_feature(version, since):
 
 def _forwarding_addresses(values, what):
     """Addresses (or ``user@`` keys, which match the user in every domain) for an access table."""
-    addresses = []
+    addresses, seen = [], set()
     for index, value in enumerate(values or []):
         address = str(value).strip().lower()
         if not (_ADDRESS_RE.match(address) or _LOCALPART_KEY_RE.match(address)):
             raise IntentError("%s[%d] %r is not an e-mail address (or a user@ key)" % (what, index, value))
-        if address not in addresses:
+        if address not in seen:
+            seen.add(address)
             addresses.append(address)
     return addresses
 
@@ -925,7 +926,8 @@ class _Builder(object):
         entries.sort(key=lambda e: rm.COST_RANK[e["cost"]])
         recipients = _forwarding_addresses(forwarding.get("recipients"), "forwarding.recipients")
         verified = _forwarding_addresses(forwarding.get("verify_recipients"), "forwarding.verify_recipients")
-        recipients = [r for r in recipients if r not in verified]
+        verified_set = set(verified)
+        recipients = [r for r in recipients if r not in verified_set]
         # A one-to-one virtual alias can be verified at the remote end before
         # we accept; it gets a second class: the first one's checks, then the
         # probe, the most expensive check of all.
