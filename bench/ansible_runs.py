@@ -247,7 +247,7 @@ def main():
             "idempotent_changed": {str(r["hosts"]): r["changed"] for r in idempotent},
             "extra_vars": EXTRA_VARS}
     text = ("%d Debian %s containers with stock Postfix %s (Debian's package, Internet Site) and a lab DNS container, "
-            "on one %d-core machine shared with other benchmarks (load average %s at the start, %s at the end). "
+            "on one %d-core machine (load average %s at the start, %s at the end). "
             "bench/playbooks/converge.yml (harden, policy_service, rate_limits; role defaults plus harden_submission) "
             "from %s, over podman exec (containers.podman.podman: no pipelining, several podman commands per "
             "module task), forks 5, profile_tasks on in every run. postfwd's unit gets TimeoutStopSec=3s, as in "

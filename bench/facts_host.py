@@ -287,7 +287,7 @@ def main():
     data = {"results": results, "breakdown_audit": breakdown, "counts": counts, "entries": args.entries,
             "messages": args.messages, "queued": queued, "files": sizes, "timings": timings, "conditions": conditions,
             "rounds": rounds}
-    text = ("One Debian 12 container with Postfix %s on a %d-core machine shared with other benchmarks (load average %s at "
+    text = ("One Debian 12 container with Postfix %s on a %d-core machine (load average %s at "
             "the start, %s at the end). %d aliases (hash:/etc/aliases) and %d virtual aliases (hash:%s), a third "
             "forwarding off-site; %d messages in the deferred queue (two thirds bounces to an off-site recipient), "
             "kept there by defer_transports. Module and floor run inside the container by a Python runner that reads "

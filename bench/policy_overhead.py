@@ -302,7 +302,7 @@ def main():
                            "end_of_data_restrictions_without": plain_hook, "end_of_data_restrictions_with": hook,
                            "config_diff_after_taking_hook_out": unhooked_diff},
             "policy": levels, "postfwd_variants_at_16": variants, "timings": timings, "conditions": conditions}
-    text = ("Debian 12 containers on one %d-core host shared with other benchmarks (load average %s at the start, %s at "
+    text = ("Debian 12 containers on one %d-core host (load average %s at the start, %s at "
             "the end), BENCH_SCALE %s. Submission: mailguard.postfix.harden with harden_submission (port 587, "
             "tls_required, Cyrus sasldb); the client does STARTTLS (TLS 1.3, snakeoil certificate) and AUTH PLAIN as "
             "u1..u%d in turn, %d connections, one message each, to a local mbox. Runs alternate, %d of each: harden only; "
