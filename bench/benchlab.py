@@ -354,6 +354,35 @@ def smtp_load(lab, client, target, port, sessions, count, sender, rcpt, **option
     return json.loads(lab.sh(client, shlex.join(argv), timeout=900).stdout)
 
 
+def measured_load(lab, client, server, port, sessions, count, sender, rcpt, drain=False, **options):
+    """smtp_load from ``client`` at ``server``, with what it cost the server.
+
+    The load's report plus ``server``, ``server_cpu_per_1000`` (the server
+    container's CPU seconds per 1,000 messages) and ``dns_queries_per_session``
+    (queries the lab DNS answered per message). With ``drain``, both are
+    counted until the server's queue is empty again (delivery and bounces
+    included), ``queue_drain_seconds`` says how long that took and
+    ``per_second`` counts it too.
+    """
+    queries = lab.dns_queries()
+    cpu = lab.cpu_seconds(server)
+    report = smtp_load(lab, client, lab.ip(server), port, sessions, count, sender, rcpt, **options)
+    drained = lab.wait_queue_empty(server) if drain else 0.0
+    tried = report["tried"]
+    report.update(server=server, smtp_per_second=report["per_second"], queue_drain_seconds=round(drained, 2),
+                  per_second=round(tried / (report["seconds"] + drained), 2),
+                  server_cpu_per_1000=round((lab.cpu_seconds(server) - cpu) / tried * 1000, 3),
+                  dns_queries_per_session=round((lab.dns_queries() - queries) / tried, 3))
+    return report
+
+
+def keep_best(results, key, row, round_number):
+    """Keep in ``results[key]`` the round with the highest messages/s."""
+    best = results.get(key)
+    if best is None or row["per_second"] > best["per_second"]:
+        results[key] = dict(row, round=round_number)
+
+
 def count_log(lab, label, pattern, since):
     """Lines of the host's mail log (journal) since ``since`` that match a regular expression."""
     out = lab.sh(label, "journalctl -q --no-pager -o cat --since @%d -t postfix/smtpd -t postfix/postscreen "

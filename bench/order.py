@@ -91,15 +91,8 @@ def build(lab):
 
 
 def run_case(lab, server, count, **options):
-    queries = lab.dns_queries()
-    cpu = lab.cpu_seconds(server)
-    report = benchlab.smtp_load(lab, "client", lab.ip(server), 25, SESSIONS, count, FORGED, UNKNOWN,
-                                sources=",".join(lab.hosts["client"]["extra"]), **options)
-    tried = report["tried"]
-    return {"server": server, "tried": tried, "outcomes": report["outcomes"], "per_second": report["per_second"],
-            "p50_ms": report["p50_ms"], "p99_ms": report["p99_ms"],
-            "server_cpu_per_1000": round((lab.cpu_seconds(server) - cpu) / tried * 1000, 3),
-            "dns_queries_per_session": round((lab.dns_queries() - queries) / tried, 3)}
+    return benchlab.measured_load(lab, "client", server, 25, SESSIONS, count, FORGED, UNKNOWN,
+                                  sources=",".join(lab.hosts["client"]["extra"]), **options)
 
 
 def main():
@@ -122,9 +115,7 @@ def main():
                     connect["dns_queries_per_session"], row["outcomes"]))
                 if row["outcomes"].get("550@rcpt", 0) != row["tried"]:
                     raise RuntimeError("%s: expected 550 at RCPT for every message, got %s" % (server, row["outcomes"]))
-                best = results.get(server)
-                if best is None or row["per_second"] > best["per_second"]:
-                    results[server] = dict(row, round=round_number)
+                benchlab.keep_best(results, server, row, round_number)
         cond = benchlab.conditions(lab, ["computed", "dnsfirst", "client"])
     ratios = [
         benchlab.ratio("DNS queries per locally refused message beyond the connect lookup, computed order",

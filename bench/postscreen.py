@@ -54,15 +54,7 @@ def build(lab):
 
 
 def run_case(lab, server, count):
-    queries = lab.dns_queries()
-    cpu = lab.cpu_seconds(server)
-    report = benchlab.smtp_load(lab, "client", lab.ip(server), 25, SESSIONS, count, FORGED, RCPT)
-    used = lab.cpu_seconds(server) - cpu
-    tried = report["tried"]
-    return {"server": server, "tried": tried, "outcomes": report["outcomes"], "per_second": report["per_second"],
-            "p50_ms": report["p50_ms"], "p99_ms": report["p99_ms"],
-            "server_cpu_per_1000": round(used / tried * 1000, 3),
-            "dns_queries_per_connection": round((lab.dns_queries() - queries) / tried, 2)}
+    return benchlab.measured_load(lab, "client", server, 25, SESSIONS, count, FORGED, RCPT)
 
 
 def main():
@@ -80,9 +72,7 @@ def main():
                 refused = sum(n for outcome, n in row["outcomes"].items() if outcome.startswith("5"))
                 if refused != row["tried"]:
                     raise RuntimeError("%s: %d of %d connections refused with 5xx: %s" % (server, refused, row["tried"], row["outcomes"]))
-                best = results.get(server)
-                if best is None or row["per_second"] > best["per_second"]:
-                    results[server] = dict(row, round=round_number)
+                benchlab.keep_best(results, server, row, round_number)
         settings = {label: lab.sh(label, "postconf -h postscreen_dnsbl_action postscreen_greet_action postscreen_dnsbl_sites").stdout.split("\n")
                     for label in ("screen",)}
         cond = benchlab.conditions(lab, ["screen", "smtpd", "client"])

@@ -83,23 +83,14 @@ def build(lab):
 
 def run_case(lab, server, sessions, count, sender, rcpt, expect):
     """One load; its figures, with the server's CPU until its queue is empty."""
-    queries = lab.dns_queries()
     since = time.time() - 1
-    cpu = lab.cpu_seconds(server)
     client_cpu = lab.cpu_seconds("client")
-    report = benchlab.smtp_load(lab, "client", lab.ip(server), 25, sessions, count, sender, rcpt)
-    drained = lab.wait_queue_empty(server) if server != "sink" else 0.0
-    server_cpu = lab.cpu_seconds(server) - cpu
-    tried = report["tried"]
-    sustained = tried / (report["seconds"] + drained)
-    bounced = benchlab.count_log(lab, server, r"status=bounced", since) if server != "sink" else 0
-    got = report["outcomes"].get(expect, 0)
-    return {"server": server, "sessions": sessions, "tried": tried, "expected": expect, "as_expected": got,
-            "outcomes": report["outcomes"], "per_second": round(sustained, 2), "smtp_per_second": report["per_second"], "seconds": report["seconds"],
-            "p50_ms": report["p50_ms"], "p99_ms": report["p99_ms"], "queue_drain_seconds": round(drained, 2), "bounced": bounced,
-            "server_cpu_per_1000": round(server_cpu / tried * 1000, 3),
-            "client_cpu_per_1000": round((lab.cpu_seconds("client") - client_cpu) / tried * 1000, 3),
-            "dns_queries_per_message": round((lab.dns_queries() - queries) / tried, 2)}
+    row = benchlab.measured_load(lab, "client", server, 25, sessions, count, sender, rcpt, drain=server != "sink")
+    tried = row["tried"]
+    row.update(sessions=sessions, expected=expect, as_expected=row["outcomes"].get(expect, 0),
+               bounced=benchlab.count_log(lab, server, r"status=bounced", since) if server != "sink" else 0,
+               client_cpu_per_1000=round((lab.cpu_seconds("client") - client_cpu) / tried * 1000, 3))
+    return row
 
 
 def smtp_source_check(lab, count):
@@ -136,9 +127,7 @@ def main():
                     raise RuntimeError("%s: %d of %d forwards bounced" % (key, row["bounced"], row["tried"]))
                 if row["as_expected"] != row["tried"]:
                     raise RuntimeError("%s: expected %s for all %d messages, got %s" % (key, expect, row["tried"], row["outcomes"]))
-                best = results.get(key)
-                if best is None or row["per_second"] > best["per_second"]:
-                    results[key] = dict(row, round=round_number)
+                benchlab.keep_best(results, key, row, round_number)
         generator = smtp_source_check(lab, reject_n)
         cond = benchlab.conditions(lab, ["hardened", "stock", "sink", "client"])
 
