@@ -84,7 +84,7 @@ def _quota(value, where):
     if number <= 0:
         raise QuotaError(
             "%s is %d: a quota must be greater than 0 (to stop a user from sending, disable the "
-            "account; to lift a limit, leave the key out)" % (where, number))
+            "account; to lift a limit, set it to null)" % (where, number))
     if number > MAX_QUOTA:
         raise QuotaError("%s is %d: larger than %d, which limits nothing" % (where, number, MAX_QUOTA))
     return number
@@ -106,6 +106,11 @@ def _limits(mapping, where, allow_null=False):
             continue
         result[key] = _quota(value, "%s.%s" % (where, key))
     return result
+
+
+def _enforced(limits):
+    """The limits that count: a null one is switched off."""
+    return dict((key, value) for key, value in limits.items() if value is not None)
 
 
 def _contradictions(limits, who):
@@ -176,17 +181,20 @@ def _limit_action(key, value, item, reply, who):
 def build(intent):
     """Validate ``intent`` and render the ruleset; raises QuotaError when refused.
 
-    ``intent`` keys (all optional): ``user_limits`` (mapping, every SASL user),
+    ``intent`` keys (all optional): ``user_limits`` (mapping, every SASL user;
+    a null limit is not enforced, so that a caller who merges a partial
+    mapping over its defaults can switch one of them off),
     ``user_overrides`` (list of mappings with ``user`` and limit keys; a null
     limit lifts that default for the user), ``client_limits`` (mapping,
-    unauthenticated clients per address), ``exempt_users``,
+    unauthenticated clients per address, null as in ``user_limits``),
+    ``exempt_users``,
     ``exempt_networks``, ``exempt_senders`` (lists), ``reply`` (4xx code
     and status).
     """
     reply = _reply(intent.get("reply"))
-    defaults = _limits(intent.get("user_limits"), "user_limits")
+    defaults = _enforced(_limits(intent.get("user_limits"), "user_limits", allow_null=True))
     _contradictions(defaults, "user_limits")
-    client = _limits(intent.get("client_limits"), "client_limits")
+    client = _enforced(_limits(intent.get("client_limits"), "client_limits", allow_null=True))
     _contradictions(client, "client_limits")
 
     exempt_users = []

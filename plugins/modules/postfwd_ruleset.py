@@ -35,7 +35,7 @@ options:
       - Quotas of every authenticated (SASL) user, as a mapping of limit name to a whole number
         greater than 0. Limit names are C(messages_per_hour), C(messages_per_day),
         C(recipients_per_hour), C(recipients_per_day), C(bytes_per_hour) and C(bytes_per_day).
-      - A limit left out is not enforced.
+      - A limit left out, or set to C(null), is not enforced.
     type: dict
     default: {}
   user_overrides:
@@ -49,7 +49,7 @@ options:
   client_limits:
     description:
       - Quotas per client IP address for clients that did not authenticate, with the same
-        limit names as O(user_limits).
+        limit names as O(user_limits); C(null) is not enforced either.
     type: dict
     default: {}
   exempt_users:

@@ -68,6 +68,24 @@ def test_a_null_override_lifts_that_default_for_the_user():
     assert "MG_USER_1_BYTES_PER_DAY" not in ids(result)
 
 
+def test_a_null_default_limit_is_switched_off_and_the_others_stay():
+    # The policy_service role merges a partial dict over its documented
+    # defaults; null is how a user switches one of them off.
+    intent = dict(LAB, user_limits={"messages_per_hour": 20, "recipients_per_hour": 40, "bytes_per_day": None},
+                  client_limits={"messages_per_hour": None})
+    result = pr.build(intent)
+    assert result["user_limits"] == {"messages_per_hour": 20, "recipients_per_hour": 40}
+    assert result["client_limits"] == {}
+    assert "MG_SASL_BYTES_PER_DAY" not in ids(result)
+    assert "MG_SASL_MESSAGES_PER_HOUR" in ids(result)
+    assert not [i for i in ids(result) if i.startswith("MG_CLIENT_")]
+
+
+def test_a_user_override_still_gets_the_defaults_that_are_switched_on():
+    intent = dict(LAB, user_limits={"messages_per_hour": 20, "recipients_per_hour": 40, "bytes_per_day": None})
+    assert pr.build(intent)["user_overrides"]["u1"] == {"messages_per_hour": 5, "recipients_per_hour": 40}
+
+
 def test_recipient_and_byte_quotas_use_the_counters_postfwd_has_for_them():
     result = pr.build(LAB)
     assert "action=rcpt(sasl_username/40/3600/" in rule(result, "MG_SASL_RECIPIENTS_PER_HOUR")
@@ -88,6 +106,7 @@ def test_no_limits_gives_a_ruleset_that_lets_everything_through():
 
 @pytest.mark.parametrize("change, message", [
     ({"user_limits": {"messages_per_hour": 0}}, "user_limits.messages_per_hour is 0: a quota must be greater than 0"),
+    ({"user_limits": {"messages_per_hour": 0}}, "to lift a limit, set it to null"),
     ({"user_limits": {"messages_per_hour": -5}}, "is -5: a quota must be greater than 0"),
     ({"client_limits": {"recipients_per_day": "many"}}, "client_limits.recipients_per_day is 'many'"),
     ({"user_limits": {"messages_per_hour": True}}, "give a whole number"),
