@@ -165,6 +165,27 @@ def normalise(text):
     return " ".join((text or "").split())
 
 
+# Characters a value may not hold. main.cf is read line by line and master.cf
+# word by word: a newline would end the value and make the rest a setting of
+# its own (or a continuation line), and collapsing it into a space would
+# change what the caller wrote into something else. A tab is whitespace to
+# Postfix, as a space is.
+_CONTROL_NAMES = {"\n": "a newline", "\r": "a carriage return"}
+
+
+def control_character_problem(text):
+    """Why ``text`` cannot be a main.cf or master.cf value, or None when it is one line of text."""
+    for position, char in enumerate(text):
+        if char == "\t":
+            continue
+        if ord(char) < 0x20 or 0x7f <= ord(char) <= 0x9f:
+            what = _CONTROL_NAMES.get(char, "a control character")
+            return ("the value holds %s (%r at character %d); a value is one line of text, and it is "
+                    "refused rather than folded into something else: give a list, or join the words with "
+                    "spaces or commas" % (what, char, position + 1))
+    return None
+
+
 # --- Reading what Postfix printed ---------------------------------------------
 
 # `postconf -c DIR -n` prints "config_directory = DIR" although main.cf does
@@ -503,14 +524,24 @@ def restriction_classes(*values):
 
 
 class Context(object):
-    """What the request is checked against: the installed Postfix and its configuration."""
+    """What the request is checked against: the installed Postfix and its configuration.
 
-    def __init__(self, defaults, parameters, services, custom_parameters=(), program_exists=None):
+    ``table_types`` is what ``postconf -m`` lists (None: not checked);
+    ``path_exists`` tells whether a file exists on the host (None: the tables
+    a list names are not looked for, as in check mode, where an earlier task
+    that would write one did not run).
+    """
+
+    def __init__(self, defaults, parameters, services, custom_parameters=(), program_exists=None,
+                 table_types=None, path_exists=None, config_directory="/etc/postfix"):
         self.defaults = defaults
         self.parameters = parameters
         self.services = services
         self.custom = set(custom_parameters or ())
         self.program_exists = program_exists
+        self.table_types = set(table_types) if table_types is not None else None
+        self.path_exists = path_exists
+        self.config_directory = config_directory
         self.version = defaults.get("mail_version", "")
         self.classes = []
         self.service_names = set(record["name"] for record in services.values())
@@ -556,7 +587,9 @@ def format_value(value):
         for item in value:
             if isinstance(item, (list, tuple, dict)) or item is None:
                 return None, "a list may hold only strings, numbers and booleans", None
-            text, _problem, item_note = format_value(item)
+            text, problem, item_note = format_value(item)
+            if problem:
+                return None, problem, None
             note = note or item_note
             text = normalise(text)
             if text:
@@ -566,7 +599,11 @@ def format_value(value):
         return None, "expected a string, number, boolean or list, got a mapping", None
     if value is None:
         return None, "a value is required (use '' for an empty value, or state=absent)", None
-    return normalise("%s" % value), None, None
+    text = "%s" % value
+    problem = control_character_problem(text)
+    if problem:
+        return None, problem, None
+    return normalise(text), None, None
 
 
 def _parameter_items(parameters, default_state):
@@ -617,6 +654,111 @@ def _check_restriction_list(where, name, value, classes):
         problems.append("%s: unknown restriction %r in %s%s; a restriction class must be listed in "
                         "smtpd_restriction_classes" % (where, token, name, hint))
     return problems
+
+
+# Tables a restriction list names. smtpd opens them when a client's mail
+# reaches the check; an unknown type, a missing file or a table that was never
+# compiled makes it answer 451 4.3.5 (server configuration error) to every such
+# client, and postfix check does not look at them. The compiled file of each
+# postmap type, and the types whose file is read as it is:
+COMPILED_SUFFIXES = {"hash": ".db", "btree": ".db", "cdb": ".cdb", "lmdb": ".lmdb", "dbm": ".dir", "sdbm": ".dir"}
+SOURCE_FILE_TYPES = frozenset(("texthash", "cidr", "pcre", "regexp"))
+_ACCESS_CHECK_RE = re.compile(r"^check_[a-z_]+_access$")
+_TABLE_NAME_RE = re.compile(r"^([a-z][a-z0-9_]*):(.+)$")
+_CONFIG_DIRECTORY_RE = re.compile(r"\$(?:config_directory\b|\{config_directory\}|\(config_directory\))")
+
+
+def _table_problems(where, check, table, context, _depth=0):
+    match = _TABLE_NAME_RE.match(table)
+    if not match:
+        return []
+    table_type, name = match.groups()
+    if context.table_types is not None and table_type not in context.table_types:
+        close = difflib.get_close_matches(table_type, sorted(context.table_types), n=1, cutoff=0.6)
+        return ["%s: table type %s in %s is not one this Postfix supports%s (postconf -m: %s); smtpd would "
+                "answer 451 to every client whose mail reaches %s" % (
+                    where, table_type, table, " (did you mean %s?)" % close[0] if close else "",
+                    ", ".join(sorted(context.table_types)), check)]
+    if table_type == "proxy" and _depth == 0:
+        return _table_problems(where, check, name, context, 1)
+    path = _CONFIG_DIRECTORY_RE.sub(context.config_directory, name)
+    if context.path_exists is None or "$" in path or not path.startswith("/"):
+        return []
+    if table_type in COMPILED_SUFFIXES:
+        compiled = path + COMPILED_SUFFIXES[table_type]
+        if context.path_exists(compiled):
+            return []
+        if context.path_exists(path):
+            hint = "the table was never compiled: run postmap %s:%s first" % (table_type, path)
+        else:
+            hint = "and neither does %s: write the table, then compile it with postmap" % path
+        return ["%s: %s: %s does not exist, %s; smtpd would answer 451 to every client whose mail reaches %s"
+                % (where, table, compiled, hint, check)]
+    if table_type in SOURCE_FILE_TYPES and not context.path_exists(path):
+        return ["%s: %s: %s does not exist: write the table first; smtpd would answer 451 to every client "
+                "whose mail reaches %s" % (where, table, path, check)]
+    return []
+
+
+def _check_tables(where, value, context):
+    """Problems with the tables of the access checks a restriction list names."""
+    try:
+        entries = rm.parse_entries(value, context.classes)
+    except ValueError:
+        return []
+    problems = []
+    for entry in entries:
+        if _ACCESS_CHECK_RE.match(entry["name"].lower()) and entry["args"]:
+            problems.extend(_table_problems(where, entry["name"], entry["args"][0], context))
+    return problems
+
+
+RELAY_LISTS = ("smtpd_relay_restrictions", "smtpd_recipient_restrictions")
+
+
+def unguarded(defaults, parameters, services, classes=()):
+    """Where the relay and recipient lists hold no relay guard that smtpd counts.
+
+    Returns ``main.cf`` and the keys of the smtpd services whose own overrides
+    leave both lists without one (rm.has_working_guard): smtpd stops at start
+    ("specify at least one working instance of: reject_unauth_destination,
+    ...") and the service takes no mail. A list that names a parameter
+    ($name) is expanded at run time and not judged.
+    """
+    def main_value(name):
+        return parameters.get(name, defaults.get(name, ""))
+
+    found = []
+
+    def judge(label, values):
+        if any("$" in value for value in values):
+            return
+        try:
+            relay, recipient = [rm.parse_entries(value, classes) for value in values]
+        except ValueError:
+            return
+        if not (rm.has_working_guard(relay) or rm.has_working_guard(recipient)):
+            found.append(label)
+
+    judge("main.cf", [main_value(name) for name in RELAY_LISTS])
+    for key, record in services.items():
+        overrides = record.get("overrides") or {}
+        if not record.get("command") or record["command"][0] != "smtpd" \
+                or not any(name in overrides for name in RELAY_LISTS):
+            continue
+        judge(key, [overrides.get(name, main_value(name)) for name in RELAY_LISTS])
+    return found
+
+
+def guard_problems(context, plan):
+    """Problems of the planned configuration as a whole: lists that lose their relay guard."""
+    before = unguarded(context.defaults, context.parameters, context.services, context.classes)
+    after = unguarded(context.defaults, plan.parameters, plan.services, context.classes)
+    return ["%s: after this change neither smtpd_relay_restrictions nor smtpd_recipient_restrictions holds a "
+            "relay guard smtpd counts (no relay guard: reject_unauth_destination or defer_unauth_destination, "
+            "before any bare permit); smtpd would refuse to start and take no mail. Keep "
+            "reject_unauth_destination in one of them" % label
+            for label in after if label not in before]
 
 
 def _referenced_names(value):
@@ -740,6 +882,9 @@ def build_request(context, parameters=None, services=None, default_state=STATE_P
     for name, text in request.parameters.items():
         if text is not None and name in restriction_lists:
             problems.extend(_check_restriction_list(values[name][0], name, text, context.classes))
+            # A value that is live already is not refused for its tables.
+            if text != context.parameters.get(name):
+                problems.extend(_check_tables(values[name][0], text, context))
 
     seen = set()
     for index, item in enumerate(service_list):
@@ -800,6 +945,9 @@ def _check_service(context, request, index, item, seen, restriction_lists):
         problems.append("%s: an inet service cannot be private; set private to n (master(8) stops on "
                         "reload with 'inet service cannot be private')" % where)
     command = item.get("command")
+    if command is not None and control_character_problem("%s" % command):
+        problems.append("%s: command: %s" % (where, control_character_problem("%s" % command)))
+        command = None
     if command is not None:
         words = split_master_words(normalise("%s" % command))
         if not words:
@@ -841,6 +989,8 @@ def _check_service(context, request, index, item, seen, restriction_lists):
             continue
         if param in restriction_lists:
             problems.extend(_check_restriction_list(pwhere, param, text, context.classes))
+            if text != ((current or {}).get("overrides") or {}).get(param):
+                problems.extend(_check_tables(pwhere, text, context))
         wanted["overrides"][param] = text
     if not problems:
         request.services[key] = wanted

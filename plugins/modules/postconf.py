@@ -17,8 +17,11 @@ description:
     their C(-o) overrides, with Postfix's own C(postconf) command.
   - Refuses the whole request before anything changes when a parameter is unknown to the
     installed Postfix, a value does not fit the parameter's type (boolean, integer, time,
-    reply code, a fixed set of words), a restriction list names an unknown restriction, or a
-    master.cf entry has missing or invalid fields. Every problem found is listed.
+    reply code, a fixed set of words) or holds a newline or another control character, a
+    restriction list names an unknown restriction or a table of a type C(postconf -m) does not
+    list, a table file that does not exist or was never compiled, the relay and recipient lists
+    would be left without a relay guard, or a master.cf entry has missing or invalid fields.
+    Every problem found is listed.
   - Applies the change to a staged copy of main.cf and master.cf first and requires
     C(postfix -c STAGE check), C(postconf -c STAGE), C(postconf -c STAGE -n), C(-M) and C(-P)
     to pass without new warnings. Only then are the files put in place, each with an atomic
@@ -539,10 +542,20 @@ def main():
         # master(8) runs daemon_directory + "/" + command, whatever the command looks like.
         return os.path.isfile(daemon_directory + "/" + program)
 
-    context = pc.Context(defaults, parameters, services, module.params["custom_parameters"], program_exists)
+    rc, out, _err = live.postconf("-m")
+    table_types = out.split() if rc == 0 and out.strip() else None
+    # In check mode an earlier task that would write a table did not run, so
+    # the files the lists name are not looked for.
+    context = pc.Context(defaults, parameters, services, module.params["custom_parameters"], program_exists,
+                         table_types=table_types, path_exists=None if module.check_mode else os.path.exists,
+                         config_directory=config_directory)
     try:
         request = pc.build_request(context, module.params["parameters"], module.params["services"],
                                    module.params["state"])
+        plan = pc.plan_changes(parameters, services, request)
+        problems = pc.guard_problems(context, plan)
+        if problems:
+            raise pc.RequestError(problems)
     except pc.RequestError as exc:
         module.fail_json(msg="Nothing was changed; the request has %d problem(s):\n%s"
                              % (len(exc.problems), "\n".join("- " + p for p in exc.problems)),
@@ -550,7 +563,6 @@ def main():
     for note in request.notes:
         module.warn(note)
 
-    plan = pc.plan_changes(parameters, services, request)
     after_parameters, after_services = plan.parameters, plan.services
     if plan.edits and not module.check_mode:
         try:

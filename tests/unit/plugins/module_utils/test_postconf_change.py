@@ -138,8 +138,92 @@ def test_a_later_list_entry_wins_so_layers_can_be_concatenated():
 
 
 def test_whitespace_is_normalised_as_postfix_prints_it():
-    request = pc.build_request(_context(), {"smtpd_helo_restrictions": "  permit_mynetworks,\n   reject_invalid_helo_hostname "})
+    request = pc.build_request(_context(), {"smtpd_helo_restrictions": "  permit_mynetworks,\t   reject_invalid_helo_hostname "})
     assert request.parameters["smtpd_helo_restrictions"] == "permit_mynetworks, reject_invalid_helo_hostname"
+
+
+@pytest.mark.parametrize("parameters, services, expected", [
+    ({"smtpd_banner": "$myhostname ESMTP\nmynetworks = 0.0.0.0/0"}, None,
+     "parameters.smtpd_banner: the value holds a newline ('\\n' at character 18)"),
+    ({"smtpd_client_restrictions": ["permit_mynetworks", "reject_unauth_pipelining\npermit"]}, None,
+     "parameters.smtpd_client_restrictions: the value holds a newline"),
+    ({"smtpd_helo_restrictions": "reject_invalid_helo_hostname\x1b[2J"}, None,
+     "parameters.smtpd_helo_restrictions: the value holds a control character"),
+    (None, [{"service": "smtp", "type": "inet", "overrides": {"syslog_name": "postfix/smtp\r\n -o x=y"}}],
+     "services[smtp/inet].overrides.syslog_name: the value holds a carriage return"),
+    (None, [{"service": "smtp", "type": "inet", "command": "smtpd\n-o smtpd_relay_restrictions=permit"}],
+     "services[smtp/inet]: command: the value holds a newline"),
+])
+def test_a_value_with_a_line_break_or_control_character_is_refused_not_folded(parameters, services, expected):
+    problems = _problems(_context(), parameters, services)
+    assert len(problems) == 1 and expected in problems[0], problems
+
+
+TYPES = ("btree", "cidr", "hash", "proxy", "regexp", "texthash", "static", "inline")
+
+
+def _table_context(files=()):
+    context = _context()
+    context.table_types = set(TYPES)
+    context.path_exists = lambda path: path in files
+    return context
+
+
+@pytest.mark.parametrize("value, files, expected", [
+    ("check_sender_access hsah:/etc/postfix/access", ("/etc/postfix/access", "/etc/postfix/access.db"),
+     "parameters.smtpd_sender_restrictions: table type hsah in hsah:/etc/postfix/access is not one this Postfix "
+     "supports (did you mean hash?)"),
+    ("check_sender_access hash:/etc/postfix/access", (),
+     "hash:/etc/postfix/access: /etc/postfix/access.db does not exist, and neither does /etc/postfix/access"),
+    ("check_sender_access hash:/etc/postfix/access", ("/etc/postfix/access",),
+     "/etc/postfix/access.db does not exist, the table was never compiled: run postmap hash:/etc/postfix/access"),
+    ("check_sender_access proxy:btree:$config_directory/access", ("/etc/postfix/access",),
+     "/etc/postfix/access.db does not exist"),
+    ("check_client_access cidr:/etc/postfix/clients", (), "cidr:/etc/postfix/clients: /etc/postfix/clients does not exist"),
+])
+def test_a_table_a_list_names_must_be_of_a_known_type_exist_and_be_compiled(value, files, expected):
+    problems = _problems(_table_context(files), {"smtpd_sender_restrictions": value})
+    assert len(problems) == 1 and expected in problems[0], problems
+
+
+@pytest.mark.parametrize("value, files", [
+    ("check_sender_access hash:/etc/postfix/access", ("/etc/postfix/access", "/etc/postfix/access.db")),
+    ("check_sender_access texthash:${config_directory}/access", ("/etc/postfix/access",)),
+    ("check_sender_access inline:{ example.test=REJECT }", ()),
+    ("check_sender_access hash:$other_directory/access", ()),
+])
+def test_tables_that_exist_or_cannot_be_looked_for_are_accepted(value, files):
+    request = pc.build_request(_table_context(files), {"smtpd_sender_restrictions": value})
+    assert request.parameters["smtpd_sender_restrictions"]
+
+
+def test_tables_are_not_looked_for_without_a_way_to_look_as_in_check_mode():
+    context = _table_context()
+    context.path_exists = None
+    assert pc.build_request(context, {"smtpd_sender_restrictions": "check_sender_access hash:/etc/postfix/access"})
+
+
+def _guard_problems(parameters=None, services=None):
+    context = _context()
+    request = pc.build_request(context, parameters, services)
+    return pc.guard_problems(context, pc.plan_changes(context.parameters, context.services, request))
+
+
+def test_lists_that_lose_every_relay_guard_are_refused():
+    problems = _guard_problems({"smtpd_relay_restrictions": "permit_mynetworks, permit_sasl_authenticated",
+                                "smtpd_recipient_restrictions": "permit_mynetworks, reject_unlisted_recipient"})
+    assert len(problems) == 1 and problems[0].startswith("main.cf: after this change") and "no relay guard" in problems[0]
+
+
+def test_a_service_whose_overrides_lose_the_relay_guard_is_refused_by_its_key():
+    problems = _guard_problems(services=[{"service": "smtp", "type": "inet", "overrides": {
+        "smtpd_relay_restrictions": "permit", "smtpd_recipient_restrictions": "permit_mynetworks"}}])
+    assert len(problems) == 1 and problems[0].startswith("smtp/inet: after this change"), problems
+
+
+def test_one_list_with_a_guard_is_enough():
+    assert _guard_problems({"smtpd_relay_restrictions": "permit_mynetworks, permit_sasl_authenticated",
+                            "smtpd_recipient_restrictions": "permit_mynetworks, reject_unauth_destination"}) == []
 
 
 def test_a_number_read_from_unquoted_yaml_is_flagged():

@@ -27,6 +27,8 @@ from ansible_collections.mailguard.postfix.plugins.modules import postconf
 
 FIXTURES = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures", "postconf"))
 POSTCONF = "/usr/sbin/postconf"
+# What postconf -m prints on Debian 12 (postfix, without the plugin packages).
+TABLE_TYPES = ("btree", "cidr", "environ", "fail", "hash", "inline", "internal", "memcache", "nis", "pipemap", "proxy", "randmap", "regexp", "socketmap", "static", "tcp", "texthash", "unionmap", "unix")
 POSTFIX = "/usr/sbin/postfix"
 WRITE_FLAGS = ("-e", "-X", "-MX", "-PX")
 
@@ -143,6 +145,8 @@ class FakePostfix(object):
             return 0, self.default_directory + "\n", ""
         if args == ["-d"]:
             return 0, self.defaults, ""
+        if args == ["-m"]:
+            return 0, "".join(t + "\n" for t in TABLE_TYPES), ""
         params, services = self.read(directory)
         if args == []:
             return 0, "".join("%s = %s\n" % item for item in params.items()), ""
@@ -284,7 +288,7 @@ def lab(tmp_path, monkeypatch):
 
 def reads(config):
     return [(POSTCONF, "-c", config, "-d"), (POSTCONF, "-c", config, "-n"),
-            (POSTCONF, "-c", config, "-M"), (POSTCONF, "-c", config, "-P")]
+            (POSTCONF, "-c", config, "-M"), (POSTCONF, "-c", config, "-P"), (POSTCONF, "-c", config, "-m")]
 
 
 def checks(directory):
