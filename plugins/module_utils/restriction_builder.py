@@ -41,6 +41,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import difflib
 import ipaddress
 import re
 
@@ -259,6 +260,15 @@ def _forwarding_addresses(values, what):
     return addresses
 
 
+# Every lookup table type Postfix 3.x knows (postconf -m lists the ones the
+# host's packages build in; the others come with plugin packages). A type
+# outside this set is a typo that smtpd would meet with 451 to every client.
+POSTFIX_TABLE_TYPES = frozenset((
+    "btree", "cdb", "cidr", "dbm", "environ", "fail", "hash", "inline", "internal", "ldap", "lmdb",
+    "memcache", "mongodb", "mysql", "netinfo", "nis", "nisplus", "pcre", "pgsql", "pipemap", "proxy",
+    "randmap", "regexp", "sdbm", "socketmap", "sqlite", "static", "tcp", "texthash", "unionmap", "unix"))
+
+
 def _table(value, what, writable=False):
     """Validate a ``type:name`` table; return (type, name)."""
     match = _TABLE_RE.match(str(value or "").strip())
@@ -266,6 +276,10 @@ def _table(value, what, writable=False):
         raise IntentError(
             "%s %r is not a Postfix table: write it as type:name, e.g. hash:/etc/postfix/name" % (what, value))
     table_type, name = match.group(1), match.group(2)
+    if table_type not in POSTFIX_TABLE_TYPES:
+        close = difflib.get_close_matches(table_type, sorted(POSTFIX_TABLE_TYPES), n=1, cutoff=0.6)
+        raise IntentError("%s %r: %s is not a Postfix table type%s" % (
+            what, value, table_type, " (did you mean %s?)" % close[0] if close else ""))
     if writable and table_type not in WRITABLE_TABLE_TYPES:
         raise IntentError(
             "%s %r: this module returns the table's content, which only a file table can hold "
@@ -313,6 +327,15 @@ def operator_tables(value, what, config_directory=DEFAULT_CONFIG_DIRECTORY):
 def _domain(value, what):
     domain = str(value or "").strip().lower().rstrip(".")
     if not _DOMAIN_RE.match(domain):
+        try:
+            ascii_form = domain.encode("idna").decode("ascii") if domain and not domain.isascii() else ""
+        except UnicodeError:
+            ascii_form = ""
+        if ascii_form and _DOMAIN_RE.match(ascii_form):
+            # Postfix's tables compare what the client sent; without SMTPUTF8
+            # that is the ASCII (IDNA) form, so a table key in UTF-8 never matches.
+            raise IntentError("%s %r is an internationalised domain name: write it as %s, the ASCII form "
+                              "clients use in SMTP" % (what, value, ascii_form))
         raise IntentError("%s %r is not a domain name" % (what, value))
     return domain
 

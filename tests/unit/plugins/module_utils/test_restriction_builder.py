@@ -1048,3 +1048,27 @@ def test_any_accepted_intent_is_closed_ordered_filtered_and_clean(intent):
 def test_intents_made_of_valid_parts_are_accepted(intent):
     result = rb.build(intent)
     assert_properties(intent, result)
+
+
+@pytest.mark.parametrize("intent, expected", [
+    ({"relay_domains": ["relay.test"], "relay_recipient_maps": "hsah:/etc/postfix/relay_recipients"},
+     "relay_recipient_maps 'hsah:/etc/postfix/relay_recipients': hsah is not a Postfix table type (did you mean hash?)"),
+    ({"custom": [{"stage": "sender", "entry": "check_sender_access hsah:/etc/postfix/sender_access"}]},
+     "hsah is not a Postfix table type"),
+    ({"own_domains_table": "hsah:/etc/postfix/own", "own_domains": ["example.org"]}, "hsah is not a Postfix table type"),
+])
+def test_a_table_type_postfix_does_not_know_is_refused_naming_it(intent, expected):
+    with pytest.raises(rb.IntentError) as exc:
+        build(**intent)
+    assert expected in str(exc.value)
+
+
+def test_a_unicode_domain_is_refused_with_its_ascii_form():
+    with pytest.raises(rb.IntentError) as exc:
+        build(own_domains=["example.org", "b\u00fccher.example"])
+    assert str(exc.value).startswith(
+        "own_domains[1] 'b\u00fccher.example' is an internationalised domain name: write it as xn--bcher-kva.example")
+
+
+def test_the_ascii_form_of_a_unicode_domain_is_accepted():
+    assert "xn--bcher-kva.example" in json.dumps(build(own_domains=["xn--bcher-kva.example"])["tables"])
