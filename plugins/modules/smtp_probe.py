@@ -309,6 +309,10 @@ def _crlf(message):
     return "\r\n".join(message.replace("\r\n", "\n").split("\n"))
 
 
+def _line_break(text):
+    return any(ord(char) < 0x20 or ord(char) == 0x7f for char in str(text or ""))
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -350,9 +354,21 @@ def main():
     params = module.params
     if params["timeout"] <= 0:
         module.fail_json(msg="timeout must be a positive number of seconds, got %s" % params["timeout"])
+    if not 1 <= params["port"] <= 65535:
+        module.fail_json(msg="port must be a TCP port from 1 to 65535, got %s" % params["port"])
+    if _line_break(params["helo"]):
+        module.fail_json(msg="helo %r holds a line break or control character" % params["helo"])
     for case in params["cases"]:
         if not case["rcpt_to"]:
             module.fail_json(msg="case %s has no rcpt_to" % case["name"])
+        # An address is sent inside one SMTP command: a line break in it
+        # would send commands of its own.
+        for where, address in [("mail_from", case["mail_from"])] + [
+                ("rcpt_to[%d]" % index, rcpt) for index, rcpt in enumerate(case["rcpt_to"])]:
+            if _line_break(address):
+                module.fail_json(msg="case %s: %s %r holds a line break or control character, which would end "
+                                     "the SMTP command and start another; nothing was sent"
+                                     % (case["name"], where, address))
     try:
         cases = [smtp.ProbeCase(c["name"], c["mail_from"], c["rcpt_to"], c["expect"], c["expect_class"],
                                 c["deliver"], _crlf(c["data"])) for c in params["cases"]]
