@@ -46,6 +46,14 @@ class HostReader(object):
         with open(path, "r") as handle:
             return handle.read()
 
+    def free_bytes(self, path):
+        """Bytes an unprivileged process may still write on the file system of path; None when unknown."""
+        try:
+            stat = os.statvfs(path)
+        except OSError:
+            return None
+        return stat.f_bavail * stat.f_frsize
+
 
 def _split(value):
     return [item for item in re.split(r"[,\s]+", value or "") if item]
@@ -132,9 +140,18 @@ def gather(cmds, reader=None, gather_forwarding=True, gather_queue=True, max_exa
                                           if forwarding_recipients else None)
     if gather_queue:
         facts["queue"] = _queue(cmds, domains, max_examples)
+    facts["storage"] = storage(all_values, config_directory, reader.free_bytes)
     facts["handled_domains"] = sorted(domains)
     facts["unreadable_tables"] = unreadable
     facts["findings"] = fnd.config_findings(facts)
+    if facts["storage"]["queue_full"]:
+        queue = facts["storage"]["queue_directory"]
+        facts["findings"].append(fnd.finding(
+            "queue-file-system-full", fnd.CATEGORY_HOST, "high", fnd.MAIN_CF, "queue_directory",
+            "The file system of %s has %d bytes free; smtpd wants more than %d before it takes a message, "
+            "so every client gets 452 4.3.1 Insufficient system storage." % (
+                queue["path"], queue["free_bytes"], facts["storage"]["queue_needed_bytes"]),
+            "Free space on the file system of %s." % queue["path"]))
     for name in facts["unused_parameters"]:
         facts["findings"].append(fnd.finding(
             "unused-parameter", fnd.CATEGORY_HOST, "low", fnd.MAIN_CF, name,
@@ -142,6 +159,38 @@ def gather(cmds, reader=None, gather_forwarding=True, gather_queue=True, max_exa
             "it has no effect (a typo, or a parameter of another version)." % (name, facts["version"]),
             "Correct or remove '%s'." % name))
     return facts
+
+
+# smtpd answers "452 4.3.1 Insufficient system storage" to MAIL FROM when the
+# queue's file system has no more than queue_minfree bytes free, or less
+# than 1.5 times message_size_limit (smtpd_check_queue).
+_SPACE_FACTOR = 1.5
+
+
+def _whole_number(text, default=0):
+    try:
+        return int(str(text).strip())
+    except ValueError:
+        return default
+
+
+def storage(values, config_directory, free_bytes):
+    """Free space where Postfix writes: the queue and the configuration directory.
+
+    ``queue_needed_bytes`` is what smtpd wants free before it takes a message;
+    ``queue_full`` is true when the queue has less, so that every client gets 452.
+    ``free_bytes(path)`` returns None when it cannot tell; then nothing is judged.
+    """
+    queue_directory = values.get("queue_directory") or "/var/spool/postfix"
+    needed = max(_whole_number(values.get("queue_minfree")),
+                 int(_SPACE_FACTOR * _whole_number(values.get("message_size_limit"), 10240000)))
+    queue_free = free_bytes(queue_directory)
+    return {
+        "queue_directory": {"path": queue_directory, "free_bytes": queue_free},
+        "config_directory": {"path": config_directory, "free_bytes": free_bytes(config_directory)},
+        "queue_needed_bytes": needed,
+        "queue_full": queue_free is not None and queue_free <= needed,
+    }
 
 
 def _table_keys(cmds, table, unreadable, parameter, aliases=False):

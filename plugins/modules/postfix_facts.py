@@ -163,6 +163,12 @@ ansible_facts:
         queue:
           description: Messages per queue and bounces queued for remote recipients.
           type: dict
+        storage:
+          description:
+            - Free bytes on the file systems of the queue and of the configuration directory, the
+              space smtpd wants free before it takes a message (C(queue_needed_bytes)), and
+              C(queue_full) when the queue has less, so that every client gets C(452 4.3.1).
+          type: dict
         findings:
           description: Exposures found, most severe first.
           type: list

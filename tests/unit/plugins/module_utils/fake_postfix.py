@@ -118,9 +118,11 @@ class FakeCommands(object):
 class FakeReader(object):
     """Host reader with a fixed set of users and ``.forward`` files."""
 
-    def __init__(self, forwards=None, unreadable=()):
+    def __init__(self, forwards=None, unreadable=(), free=None):
         self.forwards = dict(forwards or {})
         self.unreadable = set(unreadable)
+        # Free bytes by path; a path not given has plenty.
+        self.free = dict(free or {})
 
     def users(self):
         names = sorted(set(self.forwards) | set(self.unreadable) | {"root"})
@@ -131,3 +133,6 @@ class FakeReader(object):
         if user in self.unreadable:
             raise IOError(13, "Permission denied")
         return self.forwards.get(user)
+
+    def free_bytes(self, path):
+        return self.free.get(path, 10 * 1024 ** 3)

@@ -558,3 +558,34 @@ def test_stage_findings_judge_computed_lists_alone():
                                                       "reject_rbl_client zen.spamhaus.org=127.0.0.[2..11]"),
     )}
     assert fnd.stage_findings("main.cf", stages, {"smtpd_relay_before_recipient_restrictions": "yes"}) == []
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_storage_reports_the_space_smtpd_wants_before_it_takes_a_message(release):
+    facts = gather(release, queue="")
+    storage = facts["storage"]
+    # Stock Debian: no queue_minfree, message_size_limit 10240000, so smtpd
+    # wants 1.5 times the limit free.
+    assert storage["queue_directory"]["path"] == "/var/spool/postfix"
+    assert storage["config_directory"]["path"] == "/etc/postfix"
+    assert storage["queue_needed_bytes"] == 15360000
+    assert storage["queue_full"] is False
+
+
+def test_a_queue_with_less_free_space_than_smtpd_wants_is_full():
+    reader = FakeReader(free={"/var/spool/postfix": 15360000, "/etc/postfix": 4096})
+    storage = gather(reader=reader, queue="")["storage"]
+    assert storage["queue_full"] is True
+    assert storage["queue_directory"]["free_bytes"] == 15360000
+    assert storage["config_directory"]["free_bytes"] == 4096
+
+
+def test_queue_minfree_counts_when_it_asks_for_more_than_the_message_size():
+    values = {"queue_directory": "/q", "queue_minfree": "50000000", "message_size_limit": "1000"}
+    storage = facts_mod.storage(values, "/etc/postfix", lambda path: 40000000)
+    assert storage["queue_needed_bytes"] == 50000000 and storage["queue_full"] is True
+
+
+def test_unknown_free_space_is_not_judged():
+    storage = facts_mod.storage({}, "/etc/postfix", lambda path: None)
+    assert storage["queue_full"] is False and storage["queue_directory"]["free_bytes"] is None
