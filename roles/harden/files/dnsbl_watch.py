@@ -17,7 +17,16 @@ Each run writes one line with the totals, and one line per address or name
 whose state changed since the last run: a new listing or a lookup error at
 warning priority, a delisting at notice priority (journalctl -t
 mailguard-dnsbl-watch -p warning shows the listings). A listing is reported,
-not a failure of the service; only bad configuration fails it.
+not a failure of the service.
+
+The configuration's "health_lists" are the lists Postfix itself uses. Each
+run asks them for their RFC 5782 test points, as the role does before it
+lets Postfix use a list. A list that fails (it lists everything, so Postfix
+refuses every client it checks against it, or it no longer answers, so it
+refuses nobody) is logged at error priority and fails the service, so that
+`systemctl --failed` and the journal show it until the role runs again and
+leaves the list out or stops, as its harden_dnsbl_unhealthy says. Bad
+configuration fails the service too.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -90,6 +99,17 @@ def main(argv):
         log("err", "cannot check: %s" % exc)
         return 1
 
+    try:
+        health_lists = dnsbl.parse_lists(config.get("health_lists") or [])
+    except (dnsbl.DnsblError, ValueError, KeyError) as exc:
+        log("err", "cannot check: health_lists: %s" % exc)
+        return 1
+    unhealthy = [verdict for verdict in dnsbl.check_health(resolver, health_lists, config.get("workers", 8))
+                 if not verdict["healthy"]]
+    for verdict in unhealthy:
+        log("err", "Postfix uses %s, which fails its health check: %s. Run the harden role again: it leaves "
+                   "the list out or stops, as harden_dnsbl_unhealthy says." % (verdict["name"], verdict["message"]))
+
     reports = dnsbl.check_listings(resolver, lists, addresses, domains, config.get("workers", 8))
     current = dnsbl.listing_state(reports)
     previous = load_json(argv[2], {})
@@ -101,7 +121,10 @@ def main(argv):
         "checked %s on %d list(s): %d listing(s), %d lookup error(s)" % (
             ", ".join(list(addresses) + list(domains)) or "nothing", len(lists), listed, errors))
     save_json(argv[2], current)
-    return 0
+    if health_lists:
+        log("err" if unhealthy else "info", "health of the %d list(s) Postfix uses: %d unhealthy" % (
+            len(health_lists), len(unhealthy)))
+    return 1 if unhealthy else 0
 
 
 if __name__ == "__main__":
