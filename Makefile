@@ -30,7 +30,7 @@ PROBE_IMAGE := $(MAILGUARD_IMAGE_PREFIX):12
 # under molecule/ that has a molecule.yml, the longest first (SCENARIO_ORDER)
 # so that the lanes end close together, then the others by name.
 SCENARIO ?=
-SCENARIO_ORDER := default backscatter fleet ratelimit dnsbl audit
+SCENARIO_ORDER := backscatter default faults fleet ratelimit badinput dnsbl audit
 ALL_SCENARIOS = $(sort $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
 SCENARIOS = $(if $(SCENARIO),$(SCENARIO),$(filter $(ALL_SCENARIOS),$(SCENARIO_ORDER)) $(filter-out $(SCENARIO_ORDER),$(ALL_SCENARIOS)))
 # Scenarios that run side by side (tools/run-scenarios.sh); 1 runs them one

@@ -18,6 +18,7 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "shared"))
 
+import stream_counts  # noqa: E402  pylint: disable=wrong-import-position
 from lab_hosts import address, host  # noqa: E402  pylint: disable=wrong-import-position
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
@@ -162,49 +163,23 @@ def test_a_broken_table_restores_its_host_and_stops_the_rollout():
         mx2.check_output("postmap hash:/etc/postfix/sender_access")
 
 
-def _wait_for_empty_queues(timeout=120):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if all(not host(name).check_output("postqueue -j").strip() for name in MX):
-            return
-        time.sleep(2)
-    raise AssertionError("mail still queued after %d s: %s" % (
-        timeout, {name: host(name).check_output("postqueue -j") for name in MX}))
-
-
 def test_no_message_of_the_stream_was_lost(capsys):
     client = host(CLIENT)
     client.check_output("systemctl stop mail-stream")
-    _wait_for_empty_queues()
-    attempts = [a for a in stream_attempts() if a["event"] == "attempt"]
-    stopped = [a for a in stream_attempts() if a["event"] == "stopped"]
+    mail_hosts = [host(name) for name in MX]
+    stream_counts.wait_for_empty_queues(mail_hosts)
+    records = stream_attempts()
+    attempts = [a for a in records if a["event"] == "attempt"]
+    stopped = [a for a in records if a["event"] == "stopped"]
     assert stopped, "the stream wrote no final record"
-    sent = {a["id"]: a["target"] for a in attempts}
-    accepted = {a["id"] for a in attempts if 200 <= a["code"] < 300}
-    refused_for_good = {a["id"] for a in attempts if 500 <= a["code"] < 600}
-    by_code = {}
-    for a in attempts:
-        if not 200 <= a["code"] < 300:
-            key = str(a["code"]) if a["code"] else "no reply (connection failed)"
-            by_code[key] = by_code.get(key, 0) + 1
-    delivered = {}
-    for name in MX:
-        mailbox = host(name).run("grep -h '^X-Stream-Id: ' /var/mail/stream").stdout
-        for line in mailbox.splitlines():
-            message_id = line.split(": ", 1)[1].strip()
-            delivered[message_id] = delivered.get(message_id, 0) + 1
-    lost = sorted(accepted - set(delivered)) + sorted(stopped[-1]["pending"])
-    duplicates = sorted(i for i, n in delivered.items() if n > 1)
-    per_target = {t: sum(1 for i in accepted if sent[i] == t) for t in ("mx1", "mx2", "mx3")}
+    counts = stream_counts.count(attempts, stopped[-1], stream_counts.delivered_ids(mail_hosts, "/var/mail/stream"))
+    per_target = counts["accepted_by_target"]
     # Straight to the terminal, passed or not: the counts are the result.
     with capsys.disabled():
-        print("\nstream: sent %d, accepted %d, refused for good (5xx) %d, delivered %d, duplicates %d, lost %d"
-              % (len(sent), len(accepted), len(refused_for_good), len(set(delivered) & set(sent)),
-                 len(duplicates), len(lost)))
-        print("stream: tries refused or failed, by code: %s" % json.dumps(by_code, sort_keys=True))
+        print("\n" + stream_counts.line("stream", counts))
         print("stream: accepted per host: %s" % json.dumps(per_target, sort_keys=True))
-    assert len(sent) > 100 and all(count > 0 for count in per_target.values())
-    assert not refused_for_good, "legitimate mail refused with a 5xx: %s" % sorted(refused_for_good)[:5]
-    assert all(code.startswith("4") or code.startswith("no reply") for code in by_code), by_code
-    assert accepted == set(sent), "messages never accepted: %s" % sorted(set(sent) - accepted)[:5]
-    assert not lost, "accepted but not delivered: %s" % lost[:5]
+    assert counts["sent"] > 100 and all(per_target.get(t, 0) > 0 for t in ("mx1", "mx2", "mx3")), per_target
+    assert not counts["refused_5xx"], "legitimate mail refused with a 5xx: %s" % counts["tries_by_code"]
+    assert all(code.startswith("4") or code == "no reply" for code in counts["tries_by_code"]), counts["tries_by_code"]
+    assert not counts["never_accepted"], "messages never accepted: %s" % counts["never_accepted"][:5]
+    assert not counts["lost"], "accepted but not delivered: %s" % counts["lost"][:5]
