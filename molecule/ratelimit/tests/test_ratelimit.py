@@ -233,6 +233,27 @@ def test_with_postfwd_stopped_mail_follows_the_default_action_and_never_gets_a_5
     assert send_many(name, "u2", 1, tag())[0][1] == 250
 
 
+@pytest.mark.parametrize("release", RELEASES)
+def test_a_killed_postfwd_is_started_again_and_mail_meanwhile_never_gets_a_5xx(release):
+    name = limited(release)
+    target = host(name)
+    before = target.check_output("systemctl show -p MainPID --value postfwd")
+    target.run_expect([0], "systemctl kill -s KILL postfwd")
+    during = send_many(name, "u2", 1, tag())[0]
+    assert during[1] // 100 != 5, during
+    # systemd starts it again (Restart=on-failure, after 2 s).
+    target.run_expect([0], "for i in $(seq 60); do systemctl is-active -q postfwd && "
+                           "[ \"$(systemctl show -p NRestarts --value postfwd)\" -ge 1 ] && exit 0; "
+                           "sleep 0.5; done; exit 1")
+    postfwd(name, "status")
+    assert target.check_output("systemctl show -p MainPID --value postfwd") != before
+    assert send_many(name, "u2", 1, tag())[0][1] == 250
+    if KEEPS_COUNTERS[release]:
+        # Started from the counters of its last clean stop (the restart of
+        # the test above), when u1 was over its quota.
+        assert send_many(name, "u1", 1, tag())[0][:2] == ("end_of_data", 450)
+
+
 # --- anvil on port 25 -----------------------------------------------------------
 
 
