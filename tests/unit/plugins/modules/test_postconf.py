@@ -28,7 +28,8 @@ from ansible_collections.mailguard.postfix.plugins.modules import postconf
 FIXTURES = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures", "postconf"))
 POSTCONF = "/usr/sbin/postconf"
 # What postconf -m prints on Debian 12 (postfix, without the plugin packages).
-TABLE_TYPES = ("btree", "cidr", "environ", "fail", "hash", "inline", "internal", "memcache", "nis", "pipemap", "proxy", "randmap", "regexp", "socketmap", "static", "tcp", "texthash", "unionmap", "unix")
+TABLE_TYPES = ("btree", "cidr", "environ", "fail", "hash", "inline", "internal", "memcache", "nis", "pipemap",
+               "proxy", "randmap", "regexp", "socketmap", "static", "tcp", "texthash", "unionmap", "unix")
 POSTFIX = "/usr/sbin/postfix"
 WRITE_FLAGS = ("-e", "-X", "-MX", "-PX")
 
