@@ -125,6 +125,17 @@ def mail_log(mail_host, since):
     return mail_host.check_output("journalctl -q -o cat --since=@%d -t postfix/smtpd" % int(since))
 
 
+# --- the operator's own configuration -----------------------------------------
+
+
+def test_the_operator_s_restriction_class_stays_beside_the_role_s_own():
+    deb13 = host(MX["mx13"])
+    classes = [c.strip() for c in deb13.check_output("postconf -h smtpd_restriction_classes").split(",")]
+    assert "lab_operator" in classes and "forwarding_recipients" in classes, classes
+    assert deb13.check_output("postconf -h lab_operator") == "reject_unverified_sender"
+    assert "unused parameter" not in deb13.run("postconf -n").stderr
+
+
 # --- restarts ----------------------------------------------------------------
 
 
@@ -269,6 +280,7 @@ def broken_blocklist():
 
 def test_a_blocklist_that_starts_listing_everything_is_reported_and_the_next_run_acts_as_configured(
         broken_blocklist, capsys):
+    streams = Streams("blocklist", rate=1.0)
     # Each smtpd process keeps the blocklist answers it already had for as
     # long as it lives (up to max_idle or max_use): new processes see the change.
     for mail_host in mail_hosts():
@@ -291,13 +303,23 @@ def test_a_blocklist_that_starts_listing_everything_is_reported_and_the_next_run
     deb12, deb13 = host(MX["mx12"]), host(MX["mx13"])
     assert "Leaving out unhealthy DNS blocklist(s) bl.lab.test" in output, output[-3000:]
     assert "bl.lab.test" not in deb12.check_output("postconf -h smtpd_recipient_restrictions")
-    assert "Refusing to let Postfix on faults-deb13 use 1 unhealthy DNS blocklist(s)" in output, output[-3000:]
+    assert "Refusing to let Postfix on faults-deb13 use 2 unhealthy DNS blocklist(s)" in output, output[-3000:]
     assert deb13.check_output(CHECKSUM) == before
     after = probe(*CLEAN)
+    ran = time.time()
+    streams.wait_for("clean", "mx12", lambda a: a["code"] == 250, 30, ran)
+    counts = streams.finish(capsys)
     with capsys.disabled():
-        print("\nblocklist: clean probes while the list listed everything: %s; after the run: %s" % (
+        print("blocklist: clean probes while the list listed everything: %s; after the run: %s" % (
             json.dumps(refused, sort_keys=True), json.dumps(after, sort_keys=True)))
     assert after["mx12"]["code"] == 250, after
     assert after["mx13"]["code"] == 554, after
     # The watch on Debian 12 now asks only the lists Postfix still uses.
     assert deb12.run("systemctl start mailguard-dnsbl-watch.service").rc == 0
+    # Clean mail refused for good only by the bad list, and nothing lost;
+    # forged mail refused as always.
+    clean_refusals = [a for a in streams.attempts("clean") if 500 <= a["code"] < 600]
+    assert all(a["code"] == 554 and "bl.lab.test" in a["text"] for a in clean_refusals), clean_refusals[:3]
+    assert not [a for a in clean_refusals if a["target"] == "mx12" and a["time"] > ran]
+    assert not counts["clean"]["lost"] and not counts["forged"]["lost"]
+    assert counts["forged"]["accepted"] == 0
