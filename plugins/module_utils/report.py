@@ -471,9 +471,20 @@ def summary_json(summary):
 
 
 def host_json(facts):
-    """What ``hosts/<host>.json`` holds: the facts, or the error of a host that failed."""
+    """What ``hosts/<host>.json`` holds: the facts, or the error of a host that failed.
+
+    The free bytes of the ``storage`` fact change from minute to minute on any
+    busy host; they are left out, so that an unchanged host gives an unchanged
+    file (the ``queue-file-system-full`` finding still names them).
+    """
     if not isinstance(facts, dict):
         facts = {'audit_error': _error_text(facts)}
+    elif isinstance(facts.get('storage'), dict):
+        storage = dict(facts['storage'])
+        for key in ('queue_directory', 'config_directory'):
+            if isinstance(storage.get(key), dict):
+                storage[key] = dict((k, v) for k, v in storage[key].items() if k != 'free_bytes')
+        facts = dict(facts, storage=storage)
     return json.dumps(facts, sort_keys=True, indent=2, ensure_ascii=False, default=str) + '\n'
 
 

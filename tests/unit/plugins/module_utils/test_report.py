@@ -386,3 +386,16 @@ def test_no_text_from_a_host_reaches_html_or_markdown_unescaped(findings_by_host
     summary = report.build_summary(hosts)
     assert '<x' not in report.render_html(summary)
     assert not re.search(r'(?<!\\)<x', report.render_markdown(summary))
+
+
+def test_host_json_leaves_out_the_free_bytes_so_an_unchanged_host_gives_the_same_file():
+    def facts(free):
+        return {'version': '3.7.11', 'storage': {
+            'queue_directory': {'path': '/var/spool/postfix', 'free_bytes': free},
+            'config_directory': {'path': '/etc/postfix', 'free_bytes': free * 2},
+            'queue_needed_bytes': 15360000, 'queue_full': False}}
+    first, second = report.host_json(facts(900000000)), report.host_json(facts(899000000))
+    assert first == second
+    storage = json.loads(first)['storage']
+    assert storage['queue_directory'] == {'path': '/var/spool/postfix'}
+    assert storage['queue_needed_bytes'] == 15360000 and storage['queue_full'] is False
