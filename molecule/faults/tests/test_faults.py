@@ -7,7 +7,9 @@ It then brings one fault about, ends it, stops the streams and counts every
 message: the clean ones must all be accepted (4xx and failed connections
 are retried) and delivered, none refused with a 5xx; the forged ones must
 all be refused with a 5xx, none accepted. The counts are printed per fault.
-The tests run in file order; the last one leaves a blocklist broken.
+The blocklist fault is the exception: while the list lists everything, clean
+mail is refused with its 554, which is what the watch is there to report.
+Each test puts its fault right again before it ends.
 """
 
 import json
@@ -54,11 +56,9 @@ def probe(sender, recipient):
     return json.loads(out)
 
 
-def playbook(name, *extra_vars, limit=None):
+def playbook(name, *extra_vars):
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     command = ["ansible-playbook", "-i", INVENTORY, str(SCENARIO_DIR / name)]
-    if limit:
-        command += ["-l", limit]
     for item in extra_vars:
         command += ["-e", json.dumps(item)]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=900, check=False)
@@ -117,8 +117,8 @@ def assert_nothing_lost(counts):
     assert not clean["lost"] and not clean["duplicates"]
     assert forged["accepted"] == 0, "forged mail accepted: %d" % forged["accepted"]
     assert forged["refused_5xx"] == forged["sent"], forged
-    for mail_host in mail_hosts():
-        assert "MAILER-DAEMON" not in mail_host.check_output("postqueue -j")
+    # No bounce either: one to victim.test would wait in the queue (its host
+    # takes no mail), and finish() waits for empty queues.
 
 
 def mail_log(mail_host, since):
