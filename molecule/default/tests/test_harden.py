@@ -424,6 +424,30 @@ def _postscreen_state(name):
     }
 
 
+def test_postscreen_off_keeps_an_smtpd_the_operator_put_back_on_port_25_by_hand():
+    # The role's record still says what postscreen replaced, but the operator
+    # has since put an smtpd of their own on port 25: that entry stays, and
+    # only what the role added for postscreen goes.
+    name = hardened("deb13")
+    target = host(name)
+    record = "/var/lib/mailguard-postfix/harden-postscreen.json"
+    saved = "/root/before-operator-smtpd"
+    target.check_output("mkdir -p %s && cp -p /etc/postfix/main.cf /etc/postfix/master.cf %s %s" % (saved, record, saved))
+    try:
+        target.check_output("postconf -M 'smtp/inet=smtp inet n - y - 20 smtpd -o syslog_name=postfix/operator' "
+                            "&& postfix reload")
+        result = _playbook(["-e", json.dumps({"harden_postscreen": False})], [name])
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+        off = _postscreen_state(name)
+        assert off["port25"][:8] == ["smtp", "inet", "n", "-", "y", "-", "20", "smtpd"], off
+        assert "syslog_name=postfix/operator" in " ".join(off["port25"]), off
+        assert off["added"] == "" and off["parameters"] == [] and not off["record"], off
+        assert target.run("postfix status").rc == 0
+    finally:
+        target.check_output("cp -p %s/main.cf %s/master.cf /etc/postfix/ && cp -p %s/%s %s && postfix reload" % (
+            saved, saved, saved, record.rsplit("/", 1)[1], record))
+
+
 # Last in this file: it switches postscreen on Debian 13 off and on again, and
 # leaves the host as the scenario converged it.
 def test_postscreen_turned_off_again_restores_smtpd_on_port_25():
