@@ -665,7 +665,6 @@ COMPILED_SUFFIXES = {"hash": ".db", "btree": ".db", "cdb": ".cdb", "lmdb": ".lmd
 SOURCE_FILE_TYPES = frozenset(("texthash", "cidr", "pcre", "regexp"))
 _ACCESS_CHECK_RE = re.compile(r"^check_[a-z_]+_access$")
 _TABLE_NAME_RE = re.compile(r"^([a-z][a-z0-9_]*):(.+)$")
-_CONFIG_DIRECTORY_RE = re.compile(r"\$(?:config_directory\b|\{config_directory\}|\(config_directory\))")
 
 
 def _table_problems(where, check, table, context, _depth=0):
@@ -681,7 +680,7 @@ def _table_problems(where, check, table, context, _depth=0):
                     ", ".join(sorted(context.table_types)), check)]
     if table_type == "proxy" and _depth == 0:
         return _table_problems(where, check, name, context, 1)
-    path = _CONFIG_DIRECTORY_RE.sub(context.config_directory, name)
+    path = pv.expand_config_directory(name, context.config_directory)
     if context.path_exists is None or "$" in path or not path.startswith("/"):
         return []
     if table_type in COMPILED_SUFFIXES:

@@ -28,6 +28,14 @@ SEVERITY_RANK = dict((name, rank) for rank, name in enumerate(SEVERITIES))
 # every host whatever its language.
 C_LOCALE = {"LANG": "C", "LC_ALL": "C", "LC_MESSAGES": "C"}
 
+# $config_directory, ${config_directory} and $(config_directory) in a value.
+_CONFIG_DIRECTORY_RE = re.compile(r"\$(?:config_directory\b|\{config_directory\}|\(config_directory\))")
+
+
+def expand_config_directory(text, config_directory):
+    """``text`` with every form of $config_directory replaced, as Postfix expands it."""
+    return _CONFIG_DIRECTORY_RE.sub(lambda _match: config_directory, text)
+
 # access(5): "4NN text" defers and "5NN text" rejects. A 4xx reply with a
 # 4.x.y enhanced status code when one is given, then free text; no braces,
 # which would end the attribute they stand in.

@@ -263,10 +263,7 @@ def _forwarding_addresses(values, what):
 # Every lookup table type Postfix 3.x knows (postconf -m lists the ones the
 # host's packages build in; the others come with plugin packages). A type
 # outside this set is a typo that smtpd would meet with 451 to every client.
-POSTFIX_TABLE_TYPES = frozenset((
-    "btree", "cdb", "cidr", "dbm", "environ", "fail", "hash", "inline", "internal", "ldap", "lmdb",
-    "memcache", "mongodb", "mysql", "netinfo", "nis", "nisplus", "pcre", "pgsql", "pipemap", "proxy",
-    "randmap", "regexp", "sdbm", "socketmap", "sqlite", "static", "tcp", "texthash", "unionmap", "unix"))
+POSTFIX_TABLE_TYPES = rm.LOCAL_TABLE_TYPES | rm.EXTERNAL_TABLE_TYPES | frozenset(("proxy",))
 
 
 def _table(value, what, writable=False):
@@ -290,7 +287,6 @@ def _table(value, what, writable=False):
 
 
 # $config_directory as a table name may write it (postconf(5) expands all three).
-_CONFIG_DIRECTORY_RE = re.compile(r"\$(?:config_directory\b|\{config_directory\}|\(config_directory\))")
 DEFAULT_CONFIG_DIRECTORY = "/etc/postfix"
 # Restrictions whose argument is a table the operator owns (check_sender_access
 # hash:/etc/postfix/sender_access, ...); check_policy_service takes no table.
@@ -308,7 +304,7 @@ def operator_tables(value, what, config_directory=DEFAULT_CONFIG_DIRECTORY):
     """
     tables = []
     for item in rm.tokenize(str(value or "")):
-        table_type, path = _table(_CONFIG_DIRECTORY_RE.sub(config_directory, item), what)
+        table_type, path = _table(pv.expand_config_directory(item, config_directory), what)
         if table_type == "proxy":
             table_type, path = _table(path, what)
         is_file = table_type in WRITABLE_TABLE_TYPES or table_type in ("cidr", "pcre", "regexp")
