@@ -36,6 +36,7 @@ def expand_config_directory(text, config_directory):
     """``text`` with every form of $config_directory replaced, as Postfix expands it."""
     return _CONFIG_DIRECTORY_RE.sub(lambda _match: config_directory, text)
 
+
 # access(5): "4NN text" defers and "5NN text" rejects. A 4xx reply with a
 # 4.x.y enhanced status code when one is given, then free text; no braces,
 # which would end the attribute they stand in.
