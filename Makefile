@@ -53,7 +53,7 @@ LAB_ENV = eval "$$(tools/podman-env.sh $(PROBE_IMAGE))"; \
 # Targets run one after another, in the order given (`make test` relies on it).
 .NOTPARALLEL:
 
-.PHONY: help host venv lint changelog-lint sanity unit images molecule test demo bench build clean host-lab host-sanity collection-link
+.PHONY: help host venv lint changelog-lint sanity unit images molecule test demo bench bench-run build clean host-lab host-sanity collection-link
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -160,8 +160,13 @@ demo: venv images collection-link ## Run tools/demo.sh
 # and bench/summary.py then writes bench/results/summary.md. One that fails
 # does not stop the others; the target fails at the end. Not part of `make test`.
 BENCHMARKS := reject_path postscreen order policy_overhead ansible_runs facts_host facts_scale
+# As in `make test`: the host packages first, then the images built beside the venv.
+BENCH_STEPS := host-lab bg:images venv wait:images bench-run
 
-bench: venv images collection-link ## Run the benchmarks (bench/) in lab containers; results in bench/results/
+bench: ## Run the benchmarks (bench/) in lab containers; results in bench/results/
+	@MAKE="$(MAKE)" tools/timed-steps.sh $(BENCH_STEPS)
+
+bench-run: venv images collection-link
 	@$(LAB_ENV) \
 	mkdir -p bench/results; rm -f bench/results/*.json bench/results/summary.md; \
 	times=bench/results/times.txt; : >"$$times"; started=$$SECONDS; rc=0; \

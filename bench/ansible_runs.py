@@ -32,7 +32,6 @@ Results go to bench/results/ansible_runs.json.
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import os
 import re
 import resource
@@ -168,8 +167,7 @@ def setup(lab, labels):
     lab.add("ns")
     for label in labels:
         lab.add(label, RELEASE)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        list(pool.map(lab.install_postfix, labels))
+    lab.install_postfix_on(labels)
     for label in labels:
         lab.sh(label, POSTFWD_DROPIN)
     lab.start_dns("ns")

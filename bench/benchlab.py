@@ -16,6 +16,7 @@ default 1; 0.2 for a quick try).
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime
 import json
 import os
@@ -165,6 +166,11 @@ apt-get install -y -q --no-install-recommends %s >/tmp/bench-apt.log 2>&1 || { t
 systemctl is-active postfix >/dev/null
 """ % (mailname, packages))
 
+    def install_postfix_on(self, labels, mailname=None):
+        """install_postfix on each of ``labels``, two at a time (apt runs in each container)."""
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(lambda label: self.install_postfix(label, mailname), labels))
+
     def postfix_version(self, label):
         return self.sh(label, "postconf -h mail_version").stdout.strip()
 
@@ -266,13 +272,17 @@ systemctl is-active postfix >/dev/null
 
     # -- Ansible --------------------------------------------------------------
 
-    def ansible(self, playbook, labels, extra_vars=None, env=None, args=()):
-        """Run a playbook of bench/playbooks against ``labels`` over podman exec; (seconds, output)."""
+    def ansible(self, playbook, labels, extra_vars=None, env=None, args=(), host_vars=None):
+        """Run a playbook of bench/playbooks against ``labels`` over podman exec; (seconds, output).
+
+        ``host_vars``: label -> variables of that host only (extra_vars win over them).
+        """
         inventory = {"all": {"hosts": {}, "vars": {"ansible_connection": "containers.podman.podman",
                                                    "ansible_python_interpreter": "/usr/bin/python3"}}}
         for label in labels:
-            inventory["all"]["hosts"][label] = {"ansible_host": self.hosts[label]["container"],
-                                                "harden_verify_address": self.hosts[label]["ip"]}
+            inventory["all"]["hosts"][label] = dict((host_vars or {}).get(label) or {},
+                                                    ansible_host=self.hosts[label]["container"],
+                                                    harden_verify_address=self.hosts[label]["ip"])
         work = tempfile.mkdtemp(prefix="mgbench-")
         try:
             inv = os.path.join(work, "inventory.json")

@@ -60,8 +60,7 @@ def records(lab):
 def build(lab):
     for label in ("ns", "client", "hardened", "stock", "sink", "ext"):
         lab.add(label, "12")
-    for label in ("client", "hardened", "stock", "sink", "ext"):
-        lab.install_postfix(label, "example.test")
+    lab.install_postfix_on(("client", "hardened", "stock", "sink", "ext"), "example.test")
     lab.start_dns("ns", records(lab))
     for label in ("client", "hardened", "stock", "sink", "ext"):
         lab.use_dns(label)
