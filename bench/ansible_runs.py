@@ -6,8 +6,10 @@ converged once from stock by bench/playbooks/converge.yml:
 mailguard.postfix.harden (with harden_submission, which rate_limits needs),
 mailguard.postfix.policy_service (postfwd quotas; it runs harden again to put
 its hook live) and mailguard.postfix.rate_limits, all with their defaults.
-Ansible reaches the containers over podman exec (containers.podman.podman,
-no pipelining), forks 5, from this machine. Measured in one run:
+Ansible reaches the containers with the lab's connection (the Molecule
+scenarios' "podman" of molecule/shared/plugins/connection: one podman exec
+per module task, the module piped to the container's Python, as ssh with
+pipelining does it), forks 5, from this machine. Measured in one run:
 
 * Wall time of the converge and of the idempotent second run right after it,
   on fresh hosts for every converge: 1 host, then 4 (``--converge``); the
@@ -247,8 +249,8 @@ def main():
     text = ("%d Debian %s containers with stock Postfix %s (Debian's package, Internet Site) and a lab DNS container, "
             "on one %d-core machine (load average %s at the start, %s at the end). "
             "bench/playbooks/converge.yml (harden, policy_service, rate_limits; role defaults plus harden_submission) "
-            "from %s, over podman exec (containers.podman.podman: no pipelining, several podman commands per "
-            "module task), forks 5, profile_tasks on in every run. postfwd's unit gets TimeoutStopSec=3s, as in "
+            "from %s, with the lab's podman connection (molecule/shared/plugins/connection: one podman exec "
+            "per module task, modules piped to the container's Python), forks 5, profile_tasks on in every run. postfwd's unit gets TimeoutStopSec=3s, as in "
             "molecule/ratelimit (systemd under podman with cgroup v1 may otherwise wait 90 s on its restart). "
             "Converges on fresh hosts (%s); the idempotent run right after each, and on %s of the converged hosts; "
             "the floor is a generated playbook of ping and "

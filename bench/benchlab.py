@@ -32,6 +32,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+LAB_CONNECTION_PLUGINS = os.path.join(ROOT, "molecule", "shared", "plugins", "connection")
 RESULTS = os.path.join(HERE, "results")
 VENV_BIN = os.path.join(ROOT, ".venv", "bin")
 IMAGE_PREFIX = os.environ.get("MAILGUARD_IMAGE_PREFIX", "localhost/mailguard-debian")
@@ -277,7 +278,10 @@ systemctl is-active postfix >/dev/null
 
         ``host_vars``: label -> variables of that host only (extra_vars win over them).
         """
-        inventory = {"all": {"hosts": {}, "vars": {"ansible_connection": "containers.podman.podman",
+        # "podman" is the lab's connection (molecule/shared/plugins/connection, as in the
+        # Molecule scenarios): one podman exec per module, modules piped to the container's
+        # Python, as ssh with pipelining does it on a real fleet.
+        inventory = {"all": {"hosts": {}, "vars": {"ansible_connection": "podman",
                                                    "ansible_python_interpreter": "/usr/bin/python3"}}}
         for label in labels:
             inventory["all"]["hosts"][label] = dict((host_vars or {}).get(label) or {},
@@ -292,7 +296,8 @@ systemctl is-active postfix >/dev/null
                            "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip()
             full_env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH="%s:%s" % (os.path.join(ROOT, ".build", "collections"), purelib),
                             ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", ANSIBLE_HOST_KEY_CHECKING="0",
-                            ANSIBLE_LOCAL_TEMP=os.path.join(work, "tmp"))
+                            ANSIBLE_LOCAL_TEMP=os.path.join(work, "tmp"),
+                            ANSIBLE_CONNECTION_PLUGINS=LAB_CONNECTION_PLUGINS)
             full_env.update(env or {})
             argv = [os.path.join(VENV_BIN, "ansible-playbook"), "-i", inv, os.path.join(HERE, "playbooks", playbook)]
             if extra_vars:
