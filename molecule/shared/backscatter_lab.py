@@ -19,6 +19,7 @@ SHARED = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(SHARED))
 
 import backscatter_report  # noqa: E402  pylint: disable=wrong-import-position
+import lab_hosts  # noqa: E402  pylint: disable=wrong-import-position
 
 # The collection's own reading of Postfix's refusal texts (smtp_probe's).
 sys.path.insert(0, str(SHARED.parents[1] / ".build" / "collections"))
@@ -266,11 +267,4 @@ def start_dns(prefix, mx_hosts):
 
 def postfix_facts(inventory_host):
     """ansible_facts.postfix of a lab host, read with the collection's postfix_facts (the audit)."""
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
-    done = subprocess.run(["ansible", "-i", os.environ["MOLECULE_INVENTORY_FILE"], inventory_host,
-                           "-m", "mailguard.postfix.postfix_facts",
-                           "-a", "gather_queue=false gather_forwarding=false"],
-                          env=env, capture_output=True, text=True, timeout=300, check=True)
-    report = json.loads(done.stdout)
-    return report["plays"][0]["tasks"][0]["hosts"][inventory_host]["ansible_facts"]["postfix"]
+    return lab_hosts.postfix_facts(inventory_host)

@@ -25,6 +25,7 @@ CATEGORY_BACKSCATTER = "backscatter"
 CATEGORY_ORDER = "order"
 CATEGORY_VERSION = "version"
 CATEGORY_HOST = "host"
+CATEGORY_ABUSE = "abuse"
 
 # Parameters whose override in master.cf changes who may relay through a service.
 RELAY_PARAMETERS = ("smtpd_relay_restrictions", "smtpd_recipient_restrictions", "mynetworks")
@@ -499,6 +500,70 @@ def dsn_findings(facts):
     return results
 
 
+# Entries that tie the sender address of an authenticated client to its login.
+SENDER_LOGIN_CHECKS = frozenset(("reject_sender_login_mismatch", "reject_authenticated_sender_login_mismatch",
+                                 "reject_known_sender_login_mismatch"))
+
+
+def _binds_sender_to_login(stages):
+    """Whether a stage refuses an authenticated client's foreign sender before permitting it."""
+    for stage, _param in rm.STAGES:
+        for entry in _stage_entries(stages, stage):
+            if entry["name"] == "permit_sasl_authenticated":
+                break
+            if entry["name"] in SENDER_LOGIN_CHECKS:
+                return True
+    return False
+
+
+def login_findings(facts):
+    """smtpd services that take passwords: where, how fast, and what a login may send as.
+
+    - AUTH on port 25 lets anyone on the Internet guess passwords there, and
+      a guessed one relays; submission is where users authenticate.
+    - Without smtpd_sender_login_maps and a *_sender_login_mismatch check
+      ahead of permit_sasl_authenticated, any user (or a stolen password)
+      sends as any address, the site's own included.
+    - smtpd_client_auth_rate_limit = 0 (Debian's default) lets one client
+      try passwords as fast as smtpd answers.
+    """
+    values = facts.get("effective", {})
+    main_stages = facts.get("main_stages") or {}
+    results = []
+    for key, svc in sorted((facts.get("smtpd_services") or {}).items()):
+        if svc.get("role") == pc.ROLE_POSTSCREEN:
+            continue
+        merged = dict(values)
+        merged.update(svc.get("overrides") or {})
+        if not pv.is_yes(merged.get("smtpd_sasl_auth_enable", "no")):
+            continue
+        if svc.get("role") in (pc.ROLE_SMTP, pc.ROLE_PASS):
+            results.append(finding(
+                "auth-offered-on-port-25", CATEGORY_ABUSE, "medium", key, "smtpd_sasl_auth_enable",
+                "%s offers AUTH on port 25: anyone on the Internet can guess passwords there, and a "
+                "guessed password relays mail." % key,
+                "Offer AUTH on submission (port 587/465) only: -o smtpd_sasl_auth_enable=no on the port 25 "
+                "smtpd, as the harden role does unless harden_port25_auth is set."))
+        stages = svc.get("stages") or main_stages
+        if not (merged.get("smtpd_sender_login_maps") or "").strip() or not _binds_sender_to_login(stages):
+            results.append(finding(
+                "sender-login-unbound", CATEGORY_ABUSE, "medium", key, "smtpd_sender_login_maps",
+                "An authenticated user of %s may send as any address, the site's own users' included: "
+                "a hacked account sends in everyone's name." % key,
+                "Say whose addresses are whose in smtpd_sender_login_maps and put "
+                "reject_authenticated_sender_login_mismatch ahead of permit_sasl_authenticated "
+                "(harden_submission.sender_login_maps: a table, local_users or virtual_users)."))
+        limit = merged.get("smtpd_client_auth_rate_limit")
+        if limit is not None and limit.strip() in ("", "0"):
+            results.append(finding(
+                "auth-rate-unlimited", CATEGORY_ABUSE, "low", key, "smtpd_client_auth_rate_limit",
+                "%s takes AUTH commands from one client without a limit (smtpd_client_auth_rate_limit = 0): "
+                "a password guesser tries as fast as smtpd answers." % key,
+                "Limit AUTH commands per client and minute (the rate_limits role sets "
+                "smtpd_client_auth_rate_limit on the submission services)."))
+    return results
+
+
 def _content_filters(facts):
     main_value = facts.get("effective", {}).get("content_filter", "").strip()
     found = []
@@ -569,6 +634,7 @@ def config_findings(facts):
                                                overridden=True))
     results.extend(backscatter_findings(facts))
     results.extend(dsn_findings(facts))
+    results.extend(login_findings(facts))
     for table in facts.get("unreadable_tables") or []:
         results.append(finding(
             "table-unreadable", CATEGORY_HOST, "info", MAIN_CF, table.get("parameter", ""),

@@ -68,6 +68,11 @@ MAIN_CF = fnd.MAIN_CF
 SMTP_SERVICE = "smtp/inet"
 DEFAULT_SUBMISSION_SERVICES = ("submission/inet", "smtps/inet")
 DEFAULT_OWN_DOMAINS_TABLE = "hash:/etc/postfix/own_domains_as_sender"
+# submission.sender_login_maps may name a table or say how logins and
+# addresses relate; for the two keywords the module writes a regexp table
+# of the own domains (submission.sender_login_table).
+SENDER_LOGIN_KEYWORDS = ("local_users", "virtual_users")
+DEFAULT_SENDER_LOGIN_TABLE = "regexp:$config_directory/sender_login_owners.regexp"
 DEFAULT_FORWARDING_CLASS = "forwarding_recipients"
 DEFAULT_RELAY_VERIFICATION_TABLE = "hash:/etc/postfix/relay_recipient_verification"
 DEFAULT_NULL_SENDER_TABLE = "hash:/etc/postfix/null_sender_access"
@@ -266,8 +271,12 @@ def _forwarding_addresses(values, what):
 POSTFIX_TABLE_TYPES = rm.LOCAL_TABLE_TYPES | rm.EXTERNAL_TABLE_TYPES | frozenset(("proxy",))
 
 
-def _table(value, what, writable=False):
-    """Validate a ``type:name`` table; return (type, name)."""
+def _table(value, what, writable=False, types=WRITABLE_TABLE_TYPES):
+    """Validate a ``type:name`` table; return (type, name).
+
+    ``writable``: the module returns its content, so it must be a file of
+    one of ``types``.
+    """
     match = _TABLE_RE.match(str(value or "").strip())
     if not match:
         raise IntentError(
@@ -277,10 +286,10 @@ def _table(value, what, writable=False):
         close = difflib.get_close_matches(table_type, sorted(POSTFIX_TABLE_TYPES), n=1, cutoff=0.6)
         raise IntentError("%s %r: %s is not a Postfix table type%s" % (
             what, value, table_type, " (did you mean %s?)" % close[0] if close else ""))
-    if writable and table_type not in WRITABLE_TABLE_TYPES:
+    if writable and table_type not in types:
         raise IntentError(
             "%s %r: this module returns the table's content, which only a file table can hold "
-            "(%s)" % (what, value, ", ".join(sorted(WRITABLE_TABLE_TYPES))))
+            "(%s)" % (what, value, ", ".join(sorted(types))))
     if writable and not name.startswith("/"):
         raise IntentError("%s %r: give the file as an absolute path" % (what, value))
     return table_type, name
@@ -675,11 +684,12 @@ class _Builder(object):
         self.allowed_unfiltered = set()
         self.stages = dict((name, _Stage(name, guard=name in ("relay", "recipient"))) for name in BUILD_STAGES)
         self.verify_needed = False
+        self.own_domains = []
 
     # -- helpers ----------------------------------------------------------
 
-    def add_table(self, table, content, what):
-        table_type, path = _table(table, what, writable=True)
+    def add_table(self, table, content, what, types=WRITABLE_TABLE_TYPES):
+        table_type, path = _table(table, what, writable=True, types=types)
         if path in self.tables and self.tables[path] != content:
             raise IntentError("%s %s is also used for other content; give each table its own file" % (what, table))
         self.tables[path] = content
@@ -785,6 +795,7 @@ class _Builder(object):
             domain = _domain(value, "own_domains[%d]" % index)
             if domain not in domains:
                 domains.append(domain)
+        self.own_domains = domains
         if not domains:
             return
         table = str(self.intent.get("own_domains_table") or DEFAULT_OWN_DOMAINS_TABLE).strip()
@@ -1218,9 +1229,7 @@ class _Builder(object):
             keys = list(DEFAULT_SUBMISSION_SERVICES)
         if not keys:
             raise IntentError("submission.services is empty: name the master.cf services, e.g. submission/inet")
-        login_maps = str(submission.get("sender_login_maps") or "").strip()
-        if login_maps:
-            _table(login_maps, "submission.sender_login_maps")
+        login_maps = self.sender_login_maps(submission)
         for index, key in enumerate(keys):
             key = str(key).strip()
             if not _SERVICE_RE.match(key) or key == SMTP_SERVICE:
@@ -1231,6 +1240,42 @@ class _Builder(object):
             services[key] = overrides
             stages[key] = service_stages
         return services, stages
+
+    def sender_login_maps(self, submission):
+        """The smtpd_sender_login_maps of the submission services ('' for none).
+
+        A table is the operator's. ``local_users``: a login owns its name at
+        each own domain (u1 owns u1@example.org), as with system or sasldb
+        users; ``virtual_users``: a login is the address it owns, as with
+        mailbox users who log in with their address. Both write a regexp
+        table of the own domains. Extension addresses (u1+tag@) have no owner
+        there: with a delimiter such as '-' the part before it may be another
+        user's name.
+        """
+        value = str(submission.get("sender_login_maps") or "").strip()
+        if not value:
+            return ""
+        if value not in SENDER_LOGIN_KEYWORDS:
+            if ":" not in value:
+                raise IntentError(
+                    "submission.sender_login_maps %r is neither a table (type:name) nor one of %s"
+                    % (value, ", ".join(SENDER_LOGIN_KEYWORDS)))
+            _table(value, "submission.sender_login_maps")
+            return value
+        if not self.own_domains:
+            raise IntentError(
+                "submission.sender_login_maps %s needs own_domains: the table it writes says which "
+                "addresses of the own domains each login owns" % value)
+        table = str(submission.get("sender_login_table") or DEFAULT_SENDER_LOGIN_TABLE).strip()
+        table = pv.expand_config_directory(table, self.config_directory)
+        domains = "|".join(d.replace(".", "\\.") for d in self.own_domains)
+        if value == "local_users":
+            line = "/^([^@]+)@(%s)$/ ${1}\n" % domains
+        else:
+            line = "/^([^@]+@(%s))$/ ${1}\n" % domains
+        self.add_table(table, "# The login that owns each address (smtpd_sender_login_maps, %s).\n%s"
+                       % (value, line), "submission.sender_login_table", types=("regexp",))
+        return table
 
     def submission_service(self, key, submission, login_maps):
         port = key.split("/", 1)[0].rsplit(":", 1)[-1]

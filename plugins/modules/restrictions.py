@@ -149,10 +149,28 @@ options:
         default: [submission/inet, smtps/inet]
       sender_login_maps:
         description:
-          - Table of the sender addresses each login may use (C(smtpd_sender_login_maps)). When
-            given, C(reject_authenticated_sender_login_mismatch) stands before
-            C(permit_sasl_authenticated) so that a user cannot send as someone else.
+          - Whose sender addresses are whose (C(smtpd_sender_login_maps)). When given,
+            C(reject_authenticated_sender_login_mismatch) stands before
+            C(permit_sasl_authenticated), so that a user (or whoever stole the password) cannot
+            send as someone else.
+          - A table (C(type:name)) of address to login names, the operator's.
+          - V(local_users) - a login owns its name at each of O(own_domains) (C(u1) owns
+            C(u1@example.org)), as with system or Cyrus sasldb users.
+          - V(virtual_users) - a login is the address it owns (C(u1@example.org)), as with
+            mailbox users who log in with their address.
+          - For both keywords the module returns a regexp table in RV(tables) (see
+            O(submission.sender_login_table)). Addresses outside O(own_domains) and extension
+            addresses (C(u1+tag@example.org)) have no owner there and are refused to
+            authenticated users; give a table of your own for those.
+          - Empty or unset - any authenticated user may send as any address
+            (C(postfix_facts) reports it as C(sender-login-unbound)).
         type: str
+      sender_login_table:
+        description:
+          - The regexp table written for O(submission.sender_login_maps) V(local_users) or
+            V(virtual_users).
+        type: str
+        default: regexp:$config_directory/sender_login_owners.regexp
       sasl_type:
         description: C(smtpd_sasl_type) for the services.
         type: str
@@ -739,6 +757,7 @@ def argument_spec():
             tls_required=dict(type="bool", default=True),
             services=dict(type="list", elements="str", default=list(rb.DEFAULT_SUBMISSION_SERVICES)),
             sender_login_maps=dict(type="str"),
+            sender_login_table=dict(type="str", default=rb.DEFAULT_SENDER_LOGIN_TABLE),
             sasl_type=dict(type="str", choices=["cyrus", "dovecot"]),
             sasl_path=dict(type="str"),
         )),

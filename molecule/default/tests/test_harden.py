@@ -22,7 +22,7 @@ import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "shared"))
 
-from lab_hosts import address, host  # noqa: E402  pylint: disable=wrong-import-position
+from lab_hosts import address, host, postfix_facts  # noqa: E402  pylint: disable=wrong-import-position
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 SCENARIO_DIR = pathlib.Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
@@ -355,7 +355,7 @@ def test_a_service_whose_overrides_open_relaying_is_closed():
     # The twin is an open relay on that port: anyone's mail to any domain is taken.
     assert refusal(session(stock("deb13"), FORGED_SENDER, rcpt, port=2525)) is None
     # The audit names the service, so the role knows what to take away.
-    findings = _facts(stock("deb13"))["findings"]
+    findings = postfix_facts(stock("deb13"))["findings"]
     assert any(f["service"] == "2525/inet" and f["category"] == "relay" and f["severity"] == "critical"
                for f in findings), findings
     # Hardened: the service lost the overrides that opened it and falls back
@@ -368,16 +368,6 @@ def test_a_service_whose_overrides_open_relaying_is_closed():
     assert "syslog_name = postfix/open" in overrides
     assert "mynetworks" not in overrides
 
-
-def _facts(name):
-    """ansible_facts.postfix of a lab host, read with the collection's postfix_facts."""
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
-    result = subprocess.run(["ansible", "-i", INVENTORY, name, "-m", "mailguard.postfix.postfix_facts",
-                             "-a", "gather_queue=false gather_forwarding=false"],
-                            env=env, capture_output=True, text=True, timeout=300, check=True)
-    report = json.loads(result.stdout)
-    return report["plays"][0]["tasks"][0]["hosts"][name]["ansible_facts"]["postfix"]
 
 
 def test_postfix_missing_is_installed_non_interactively():

@@ -1,17 +1,21 @@
-"""What the policy_service and rate_limits roles promise, proved over SMTP.
+"""What the policy_service and rate_limits roles, and harden's submission, promise, proved over SMTP.
 
 The probes run on the controller and speak to each container by its address:
 submission on port 587 with STARTTLS and AUTH, and plain SMTP on port 25.
 The stock twin has the same SASL users on a submission port switched on the
-quick way (AUTH, no TLS requirement, no quota, no anvil limit); it must show
-each weakness the hardened hosts close, or the test says why stock behaves
-the same. Debian 12 fails open and keeps the counters over restarts; Debian
-13 fails closed and does not keep them (see molecule.yml).
+quick way (AUTH, no TLS requirement, no quota, no anvil limit, any user may
+send as anyone) and SASL on in main.cf, so port 25 offers AUTH too; it must
+show each weakness the hardened hosts close, or the test says why stock
+behaves the same. Debian 12 fails open and keeps the counters over restarts;
+Debian 13 fails closed and does not keep them (see molecule.yml).
 
 The tests run in file order: the quota test uses up u1's hourly quota, which
-the later tests rely on.
+the later tests rely on; the port 25 test runs before anvil's burst uses up
+port 25's connection rate, the password guessing test after every other
+login.
 """
 
+import base64
 import email.utils
 import json
 import os
@@ -26,7 +30,7 @@ import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "shared"))
 
-from lab_hosts import address, host  # noqa: E402  pylint: disable=wrong-import-position
+from lab_hosts import address, host, postfix_facts  # noqa: E402  pylint: disable=wrong-import-position
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 SCENARIO_DIR = pathlib.Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
@@ -254,6 +258,35 @@ def test_a_killed_postfwd_is_started_again_and_mail_meanwhile_never_gets_a_5xx(r
         assert send_many(name, "u1", 1, tag())[0][:2] == ("end_of_data", 450)
 
 
+# --- no passwords on port 25 (before anvil's burst uses up port 25's rate) --------
+
+
+def _ehlo_features(name, port, starttls=False):
+    client = smtplib.SMTP(address(name), port, local_hostname=PROBE_HELO, timeout=30)
+    try:
+        client.ehlo()
+        if starttls:
+            client.starttls(context=_tls())
+            client.ehlo()
+        return dict(client.esmtp_features)
+    finally:
+        client.quit()
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_port_25_offers_no_auth_although_main_cf_switches_sasl_on(release):
+    # prepare.yml set smtpd_sasl_auth_enable = yes in main.cf on every host.
+    name = limited(release)
+    assert "auth" not in _ehlo_features(name, 25)
+    assert "auth" not in _ehlo_features(name, 25, starttls=True)
+    assert host(name).check_output("postconf -h smtpd_sasl_auth_enable") == "yes"
+    assert "smtp/inet/smtpd_sasl_auth_enable = no" in host(name).check_output("postconf -P smtp/inet")
+    # Submission keeps AUTH (after STARTTLS).
+    assert "auth" in _ehlo_features(name, 587, starttls=True)
+    # The twin's port 25 offers passwords to the Internet, in clear.
+    assert "auth" in _ehlo_features(TWIN, 25)
+
+
 # --- anvil on port 25 -----------------------------------------------------------
 
 
@@ -352,6 +385,84 @@ def test_authenticated_relay_is_accepted_and_unauthenticated_relay_refused(relea
         assert twin.rcpt("someone@remote.test")[0] // 100 == 5
     finally:
         twin.quit()
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_a_user_may_send_as_its_own_address_only(release):
+    # Debian 12: sender_login_maps local_users; Debian 13: a hash table.
+    name = limited(release)
+    session = Submission(name, "u1")
+    try:
+        client = session.client
+        assert client.mail("u2@%s" % DOMAIN)[0] == 250
+        code, text = client.rcpt(MAILBOX)
+        assert code == 553 and b"not owned by user u1" in text, (code, text)
+        client.rset()
+        client.mail("someone@remote.test")
+        assert client.rcpt(MAILBOX)[0] == 553
+        client.rset()
+        # As itself it is accepted (u1's quota is used up, so no DATA here;
+        # u2 sends its own mail through in the quota tests above).
+        assert client.mail("u1@%s" % DOMAIN)[0] == 250
+        assert client.rcpt(MAILBOX)[0] == 250
+        client.rset()
+    finally:
+        session.close()
+    # The twin takes u2's mail from u1 and delivers it.
+    label = tag()
+    twin = Submission(TWIN, "u1")
+    try:
+        twin.user = "u2"
+        assert twin.send(MAILBOX, label)[:2] == ("end_of_data", 250)
+    finally:
+        twin.close()
+    assert delivered(TWIN, label, 1) == 1
+
+
+def test_the_audit_reports_what_the_twin_leaves_open_and_nothing_on_the_hardened_hosts():
+    def abuse(name):
+        return sorted((f["id"], f["service"]) for f in postfix_facts(name)["findings"] if f["category"] == "abuse")
+
+    for release in RELEASES:
+        assert abuse(limited(release)) == [], release
+    assert abuse(TWIN) == [("auth-offered-on-port-25", "smtp/inet"), ("auth-rate-unlimited", "smtp/inet"),
+                           ("auth-rate-unlimited", "submission/inet"), ("sender-login-unbound", "smtp/inet"),
+                           ("sender-login-unbound", "submission/inet")]
+
+
+def _failed_logins(name, attempts, per_session=5):
+    """Wrong passwords for u2, ``per_session`` to a session; the replies' (code, text), until a 4xx."""
+    replies = []
+    while len(replies) < attempts:
+        client = smtplib.SMTP(address(name), 587, local_hostname=PROBE_HELO, timeout=30)
+        try:
+            client.ehlo()
+            client.starttls(context=_tls())
+            client.ehlo()
+            for _index in range(min(per_session, attempts - len(replies))):
+                code, text = client.docmd("AUTH", "PLAIN " + base64.b64encode(b"\0u2\0guess").decode())
+                replies.append((code, text.decode()))
+                if code // 100 == 4:
+                    return replies
+        finally:
+            client.close()
+    return replies
+
+
+# Last of the submission tests: for a minute after it the prober may not
+# log in on the hardened hosts at all.
+@pytest.mark.parametrize("release", RELEASES)
+def test_a_client_that_keeps_guessing_passwords_is_stopped_by_the_auth_rate_limit(release):
+    # rate_limits_submission.auth_rate_limit is 30 per minute in the lab;
+    # the logins of the tests above count too.
+    replies = _failed_logins(limited(release), 31)
+    code, text = replies[-1]
+    assert code == 450 and "too many AUTH commands" in text, replies[-3:]
+    assert all(reply[0] == 535 for reply in replies[:-1]), replies
+    assert "AUTH command rate limit exceeded" in host(limited(release)).check_output(
+        "journalctl --no-pager -n 300 -t postfix/submission/smtpd -t postfix/smtpd")
+    # The twin answers every guess.
+    assert [reply[0] for reply in _failed_logins(TWIN, 31)] == [535] * 31
 
 
 # --- roles together, in either order, and bad input --------------------------------

@@ -589,3 +589,69 @@ def test_queue_minfree_counts_when_it_asks_for_more_than_the_message_size():
 def test_unknown_free_space_is_not_judged():
     storage = facts_mod.storage({}, "/etc/postfix", lambda path: None)
     assert storage["queue_full"] is False and storage["queue_directory"]["free_bytes"] is None
+
+
+# --- who may log in where, and as whom ----------------------------------------
+
+SASL_SUBMISSION = {"submission/inet/smtpd_sasl_auth_enable": "yes",
+                   "submission/inet/smtpd_sender_restrictions": "permit_sasl_authenticated,reject"}
+
+
+def test_stock_debian_takes_no_password_anywhere_so_nothing_about_logins_is_reported():
+    assert not [f for f in gather(extra_master=SUBMISSION_LINE)["findings"] if f["category"] == "abuse"]
+
+
+def test_a_submission_service_without_sender_login_maps_lets_a_user_send_as_anyone():
+    facts = gather(extra_master=SUBMISSION_LINE, service_params=SASL_SUBMISSION)
+    found = find(facts, "sender-login-unbound", "submission/inet")
+    assert (found["category"], found["severity"]) == ("abuse", "medium")
+    # Debian's smtpd_client_auth_rate_limit is 0: nothing slows a guesser.
+    assert find(facts, "auth-rate-unlimited", "submission/inet")["severity"] == "low"
+    assert "auth-offered-on-port-25" not in ids(facts)
+
+
+@pytest.mark.parametrize("sender_list, bound", [
+    ("reject_authenticated_sender_login_mismatch,permit_sasl_authenticated,reject", True),
+    ("reject_sender_login_mismatch,permit_sasl_authenticated,reject", True),
+    # Behind the permit, authenticated users never reach the check.
+    ("permit_sasl_authenticated,reject_authenticated_sender_login_mismatch,reject", False),
+    # This one is about unauthenticated clients.
+    ("reject_unauthenticated_sender_login_mismatch,permit_sasl_authenticated,reject", False),
+])
+def test_the_sender_login_check_counts_only_ahead_of_the_permit(sender_list, bound):
+    params = dict(SASL_SUBMISSION)
+    params["submission/inet/smtpd_sender_restrictions"] = sender_list
+    params["submission/inet/smtpd_sender_login_maps"] = "hash:/etc/postfix/sender_logins"
+    facts = gather(extra_master=SUBMISSION_LINE, service_params=params)
+    assert ("sender-login-unbound" not in ids(facts, "submission/inet")) is bound
+
+
+def test_a_mismatch_check_without_a_login_table_binds_nothing():
+    params = dict(SASL_SUBMISSION)
+    params["submission/inet/smtpd_sender_restrictions"] = \
+        "reject_authenticated_sender_login_mismatch,permit_sasl_authenticated,reject"
+    facts = gather(extra_master=SUBMISSION_LINE, service_params=params)
+    assert "sender-login-unbound" in ids(facts, "submission/inet")
+
+
+def test_auth_switched_on_in_main_cf_is_offered_on_port_25_too():
+    facts = gather(main={"smtpd_sasl_auth_enable": "yes", "smtpd_client_auth_rate_limit": "10"})
+    found = find(facts, "auth-offered-on-port-25", "smtp/inet")
+    assert (found["category"], found["parameter"]) == ("abuse", "smtpd_sasl_auth_enable")
+    assert "auth-rate-unlimited" not in ids(facts)
+    # The port 25 smtpd switched off by its own override is not reported.
+    facts = gather(main={"smtpd_sasl_auth_enable": "yes"},
+                   service_params={"smtp/inet/smtpd_sasl_auth_enable": "no"})
+    assert "auth-offered-on-port-25" not in ids(facts)
+
+
+def test_a_limited_submission_with_bound_logins_has_no_login_finding():
+    params = dict(SASL_SUBMISSION)
+    params.update({
+        "submission/inet/smtpd_sender_restrictions":
+            "reject_non_fqdn_sender,reject_authenticated_sender_login_mismatch,permit_sasl_authenticated,reject",
+        "submission/inet/smtpd_sender_login_maps": "regexp:/etc/postfix/sender_login_owners.regexp",
+        "submission/inet/smtpd_client_auth_rate_limit": "10",
+    })
+    facts = gather(extra_master=SUBMISSION_LINE, service_params=params)
+    assert not [f for f in facts["findings"] if f["category"] == "abuse"], ids(facts)

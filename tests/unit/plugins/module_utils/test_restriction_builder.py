@@ -5,6 +5,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import re
 
 import pytest
 
@@ -807,6 +808,58 @@ def test_submission_services_serve_authenticated_users_only():
     assert result["service_parameters"]["submission/inet/smtpd_sasl_auth_enable"] == "yes"
     for overrides in services.values():
         assert not any(" " in value for value in overrides.values())
+
+
+@pytest.mark.parametrize("keyword, owner_of_u1", [
+    ("local_users", "u1"),
+    ("virtual_users", "u1@example.org"),
+])
+def test_sender_login_keywords_write_a_regexp_table_of_the_own_domains(keyword, owner_of_u1):
+    result = build(own_domains=["example.org", "mail.example.net"], submission={"sender_login_maps": keyword},
+                   config_directory="/etc/postfix-in")
+    table = "regexp:/etc/postfix-in/sender_login_owners.regexp"
+    submission = result["services"]["submission/inet"]
+    assert submission["smtpd_sender_login_maps"] == table
+    assert "reject_authenticated_sender_login_mismatch" in submission["smtpd_sender_restrictions"]
+    content = result["tables"]["/etc/postfix-in/sender_login_owners.regexp"]
+    assert table not in result["postmap"]
+    # What smtpd would look up: the regexp, applied as Postfix does (case
+    # insensitive, $1 the first group), gives the owner.
+    rules = [line for line in content.splitlines() if line and not line.startswith("#")]
+    assert len(rules) == 1
+    pattern, owner = re.match(r"^/(.*)/ (\S+)$", rules[0]).groups()
+
+    def lookup(address):
+        match = re.match(pattern, address, re.IGNORECASE)
+        return owner.replace("${1}", match.group(1)) if match else None
+
+    assert lookup("u1@example.org") == owner_of_u1
+    assert lookup("u1@mail.example.net") == owner_of_u1.replace("example.org", "mail.example.net")
+    # Other domains and look-alikes have no owner; an extension address is
+    # owned by a login of that name, not by u1.
+    for address in ("u1@example.com", "u1@example.org.evil.test", "u1@exampleXorg", "u1@sub.example.org"):
+        assert lookup(address) is None, address
+    assert lookup("u1+tag@example.org") not in ("u1", "u1@example.org")
+
+
+def test_sender_login_keyword_without_own_domains_is_refused():
+    with pytest.raises(rb.IntentError, match="local_users needs own_domains"):
+        build(submission={"sender_login_maps": "local_users"})
+
+
+@pytest.mark.parametrize("value, message", [
+    ("users", "neither a table .type:name. nor one of local_users, virtual_users"),
+    ("nosuch:/etc/postfix/logins", "nosuch is not a Postfix table type"),
+])
+def test_sender_login_maps_that_are_no_table_nor_keyword_are_refused(value, message):
+    with pytest.raises(rb.IntentError, match=message):
+        build(own_domains=["example.org"], submission={"sender_login_maps": value})
+
+
+def test_sender_login_table_must_be_a_regexp_file():
+    with pytest.raises(rb.IntentError, match="only a file table can hold .regexp."):
+        build(own_domains=["example.org"],
+              submission={"sender_login_maps": "local_users", "sender_login_table": "hash:/etc/postfix/logins"})
 
 
 def test_submission_view_merges_main_cf_for_the_stages_it_does_not_override():
