@@ -7,6 +7,7 @@ __metaclass__ = type
 import pytest
 
 from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
 
 
 class ModuleExit(Exception):
@@ -31,3 +32,31 @@ def module_exit(monkeypatch):
     monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
     monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
     return ModuleExit
+
+
+@pytest.fixture
+def run_main(monkeypatch, module_exit):
+    """Run a module's main() as Ansible runs it; returns (result, warnings).
+
+    ``run_main(module.main, args, check_mode=False, diff=False, **internal)``:
+    check and diff mode, and further internal arguments (``_ansible_remote_tmp``
+    ...), go in as Ansible passes them. The warnings are the module's warn()
+    calls of that run. Each test module patches run_command and the like
+    with the fakes it needs before calling it.
+    """
+    warnings = []
+    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, msg: warnings.append(msg))
+
+    def runner(main, args, check_mode=False, diff=False, **internal):
+        del warnings[:]
+        args = dict(args, **internal)
+        if check_mode:
+            args["_ansible_check_mode"] = True
+        if diff:
+            args["_ansible_diff"] = True
+        with patch_module_args(args):
+            with pytest.raises(module_exit) as exc:
+                main()
+        return exc.value.result, list(warnings)
+
+    return runner

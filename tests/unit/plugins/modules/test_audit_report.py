@@ -9,21 +9,12 @@ import os
 
 import pytest
 
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.mailguard.postfix.plugins.modules import audit_report
 
 FIXTURES = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'report'))
 ALL_FILES = ['hosts/mx1.example.org.json', 'hosts/mx2.example.net.json', 'hosts/web4.example.org.json',
              'summary.html', 'summary.json', 'summary.md']
-
-
-class ModuleExit(Exception):
-    def __init__(self, result, failed=False):
-        super(ModuleExit, self).__init__(result)
-        self.result = result
-        self.failed = failed
 
 
 def load(name):
@@ -48,32 +39,19 @@ def listing(directory):
 
 
 @pytest.fixture
-def run_module(monkeypatch, tmp_path):
+def run_module(monkeypatch, tmp_path, run_main):
     """Run main() with the given options; returns the result dict (failed=True on fail_json)."""
     clock = {'now': '2024-05-04T07:15:00Z'}
     monkeypatch.setattr(audit_report, 'utc_now', lambda: clock['now'])
-
-    def exit_json(self, **kwargs):
-        raise ModuleExit(kwargs)
-
-    def fail_json(self, **kwargs):
-        raise ModuleExit(kwargs, failed=True)
-
-    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
     remote_tmp = tmp_path / 'remote_tmp'
     remote_tmp.mkdir()
 
     def runner(args, check_mode=False, diff=False, now=None):
         if now:
             clock['now'] = now
-        args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff,
-                    _ansible_remote_tmp=str(remote_tmp), _ansible_keep_remote_files=False)
-        with patch_module_args(args):
-            with pytest.raises(ModuleExit) as caught:
-                audit_report.main()
-        result = caught.value.result
-        result['failed'] = caught.value.failed
+        result, _warnings = run_main(audit_report.main, args, check_mode=check_mode, diff=diff,
+                                     _ansible_remote_tmp=str(remote_tmp), _ansible_keep_remote_files=False)
+        result.setdefault('failed', False)
         return result
 
     return runner

@@ -10,7 +10,6 @@ import sys
 import pytest
 
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.mailguard.postfix.plugins.module_utils import dnsbl
 from ansible_collections.mailguard.postfix.plugins.modules import dnsbl_check
@@ -24,12 +23,12 @@ LAB_LISTS = [{"name": "bl.lab.test", "filter": "127.0.0.2"},
 
 
 @pytest.fixture
-def run_module(monkeypatch, module_exit):
+def run_module(monkeypatch, run_main):
     """Run main() against a fake resolver; returns (result, warnings, resolver, commands)."""
 
     def runner(args, resolver=None, postconf=(0, "\n\nmx1.example.org\nexample.org\n", "")):
         resolver = resolver or FakeResolver()
-        warnings, commands, made = [], [], []
+        commands, made = [], []
 
         def make_resolver(nameservers=None, port=53, timeout=3.0, retries=1):
             made.append((nameservers, port, timeout, retries))
@@ -44,11 +43,7 @@ def run_module(monkeypatch, module_exit):
         monkeypatch.setattr(dnsbl, "DnsPythonResolver", make_resolver)
         monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
         monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, *a, **k: "/usr/bin/" + name)
-        monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, msg: warnings.append(msg))
-        with patch_module_args(args):
-            with pytest.raises(module_exit) as exc:
-                dnsbl_check.main()
-        result = exc.value.result
+        result, warnings = run_main(dnsbl_check.main, args)
         result["_made"] = made
         return result, warnings, resolver, commands
 

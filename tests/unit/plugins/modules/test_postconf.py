@@ -20,7 +20,6 @@ from collections import OrderedDict
 import pytest
 
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.mailguard.postfix.plugins.module_utils import postconf_change as pc
 from ansible_collections.mailguard.postfix.plugins.modules import postconf
@@ -32,12 +31,6 @@ TABLE_TYPES = ("btree", "cidr", "environ", "fail", "hash", "inline", "internal",
                "proxy", "randmap", "regexp", "socketmap", "static", "tcp", "texthash", "unionmap", "unix")
 POSTFIX = "/usr/sbin/postfix"
 WRITE_FLAGS = ("-e", "-X", "-MX", "-PX")
-
-
-class ModuleExit(Exception):
-    def __init__(self, result):
-        super(ModuleExit, self).__init__(result)
-        self.result = result
 
 
 def _fixture(release, name):
@@ -208,7 +201,7 @@ class FakePostfix(object):
 
 
 @pytest.fixture
-def lab(tmp_path, monkeypatch):
+def lab(tmp_path, monkeypatch, run_main):
     """A config directory from the Debian fixtures, a module tmpdir, and the stand-in."""
 
     class Lab(object):
@@ -242,14 +235,9 @@ def lab(tmp_path, monkeypatch):
         env.fake.calls[:] = []
         if with_directory:
             args = dict(args, config_directory=env.config)
-        if check_mode:
-            args["_ansible_check_mode"] = True
-        if diff:
-            args["_ansible_diff"] = True
-        with patch_module_args(args):
-            with pytest.raises(ModuleExit) as exc:
-                postconf.main()
-        return exc.value.result
+        result, warnings = run_main(postconf.main, args, check_mode=check_mode, diff=diff)
+        result["warnings"] = warnings
+        return result
 
     real_move = basic.AnsibleModule.atomic_move
 
@@ -259,17 +247,6 @@ def lab(tmp_path, monkeypatch):
             raise Exception("Could not replace %s: disk full" % dest)
         return real_move(self, src, dest, *args, **kwargs)
 
-    def exit_json(self, **result):
-        result["warnings"] = list(getattr(self, "_warnings_seen", []))
-        raise ModuleExit(result)
-
-    def fail_json(self, **result):
-        result["failed"] = True
-        raise ModuleExit(result)
-
-    def warn(self, warning):
-        self._warnings_seen = getattr(self, "_warnings_seen", []) + [warning]
-
     def get_bin_path(self, name, required=False, opt_dirs=None):
         return "/usr/sbin/%s" % name
 
@@ -278,9 +255,6 @@ def lab(tmp_path, monkeypatch):
 
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", get_bin_path)
     monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-    monkeypatch.setattr(basic.AnsibleModule, "warn", warn)
     monkeypatch.setattr(basic.AnsibleModule, "atomic_move", atomic_move)
     monkeypatch.setattr(basic.AnsibleModule, "tmpdir", property(lambda self: env.moduletmp))
     env.setup, env.run, env.hashes = setup, run, hashes

@@ -10,7 +10,6 @@ import os
 import pytest
 
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.mailguard.postfix.plugins.module_utils import facts as facts_module
 from ansible_collections.mailguard.postfix.plugins.modules import postfix_facts
@@ -52,7 +51,7 @@ def _outputs(release):
 
 
 @pytest.fixture
-def run_module(monkeypatch, module_exit):
+def run_module(monkeypatch, run_main):
     """Run the module with fake binaries; returns (result, argv list, environments)."""
 
     def runner(args, release="debian12", installed=True, check_mode=False):
@@ -77,12 +76,8 @@ def run_module(monkeypatch, module_exit):
         monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", get_bin_path)
         monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
         monkeypatch.setattr(facts_module.HostReader, "users", lambda self: iter(()))
-        if check_mode:
-            args = dict(args, _ansible_check_mode=True)
-        with patch_module_args(args):
-            with pytest.raises(module_exit) as exc:
-                postfix_facts.main()
-        return exc.value.result, calls, environments
+        result, _warnings = run_main(postfix_facts.main, args, check_mode=check_mode)
+        return result, calls, environments
 
     return runner
 

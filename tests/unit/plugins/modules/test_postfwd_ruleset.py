@@ -7,23 +7,18 @@ __metaclass__ = type
 import pytest
 
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.mailguard.postfix.plugins.modules import postfwd_ruleset
 
 
 @pytest.fixture
-def run_module(monkeypatch, module_exit):
+def run_module(monkeypatch, run_main):
     def runner(args, check_mode=False):
         commands = []
         monkeypatch.setattr(basic.AnsibleModule, "run_command",
                             lambda self, argv, **kwargs: commands.append(argv) or (0, "", ""))
-        if check_mode:
-            args = dict(args, _ansible_check_mode=True)
-        with patch_module_args(args):
-            with pytest.raises(module_exit) as exc:
-                postfwd_ruleset.main()
-        return exc.value.result, commands
+        result, _warnings = run_main(postfwd_ruleset.main, args, check_mode=check_mode)
+        return result, commands
 
     return runner
 

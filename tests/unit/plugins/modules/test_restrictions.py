@@ -9,7 +9,6 @@ import json
 import pytest
 
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.mailguard.postfix.plugins.module_utils import restriction_model as rm
 from ansible_collections.mailguard.postfix.plugins.modules import restrictions
@@ -29,24 +28,15 @@ MX_INTENT = {
 
 
 @pytest.fixture
-def run_module(monkeypatch, module_exit):
+def run_module(monkeypatch, run_main):
     """Run main() with the given options; returns (result, commands run, warnings)."""
 
     def runner(args, check_mode=False):
-        commands, warnings = [], []
-
-        def run_command(self, argv, **kwargs):
-            commands.append(argv)
-            return 0, "", ""
-
-        monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
-        monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, msg: warnings.append(msg))
-        if check_mode:
-            args = dict(args, _ansible_check_mode=True)
-        with patch_module_args(args):
-            with pytest.raises(module_exit) as exc:
-                restrictions.main()
-        return exc.value.result, commands, warnings
+        commands = []
+        monkeypatch.setattr(basic.AnsibleModule, "run_command",
+                            lambda self, argv, **kwargs: commands.append(argv) or (0, "", ""))
+        result, warnings = run_main(restrictions.main, args, check_mode=check_mode)
+        return result, commands, warnings
 
     return runner
 
