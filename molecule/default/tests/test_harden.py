@@ -369,7 +369,6 @@ def test_a_service_whose_overrides_open_relaying_is_closed():
     assert "mynetworks" not in overrides
 
 
-
 def test_postfix_missing_is_installed_non_interactively():
     # Prepare left Debian 12 without Postfix; the role installed it with the
     # two debconf answers preseeded, so the stock setup it then hardened is
