@@ -265,6 +265,5 @@ def start_dns(prefix, mx_hosts):
             time.sleep(0.5)
 
 
-def postfix_facts(inventory_host):
-    """ansible_facts.postfix of a lab host, read with the collection's postfix_facts (the audit)."""
-    return lab_hosts.postfix_facts(inventory_host)
+# ansible_facts.postfix of a lab host, read with the collection's postfix_facts (the audit).
+postfix_facts = lab_hosts.postfix_facts

@@ -59,14 +59,21 @@ def _tls():
     return context
 
 
+def _session(name, port=587, starttls=True):
+    """An SMTP session from the prober to ``name``, after EHLO (and STARTTLS, EHLO again)."""
+    client = smtplib.SMTP(address(name), port, local_hostname=PROBE_HELO, timeout=30)
+    client.ehlo()
+    if starttls:
+        client.starttls(context=_tls())
+        client.ehlo()
+    return client
+
+
 class Submission(object):
     """One authenticated session on port 587 after STARTTLS."""
 
     def __init__(self, name, user, password=None):
-        self.client = smtplib.SMTP(address(name), 587, local_hostname=PROBE_HELO, timeout=30)
-        self.client.ehlo()
-        self.client.starttls(context=_tls())
-        self.client.ehlo()
+        self.client = _session(name)
         self.client.login(user, password or PASSWORDS[user])
         self.user = user
 
@@ -262,12 +269,8 @@ def test_a_killed_postfwd_is_started_again_and_mail_meanwhile_never_gets_a_5xx(r
 
 
 def _ehlo_features(name, port, starttls=False):
-    client = smtplib.SMTP(address(name), port, local_hostname=PROBE_HELO, timeout=30)
+    client = _session(name, port, starttls)
     try:
-        client.ehlo()
-        if starttls:
-            client.starttls(context=_tls())
-            client.ehlo()
         return dict(client.esmtp_features)
     finally:
         client.quit()
@@ -434,11 +437,8 @@ def _failed_logins(name, attempts, per_session=5):
     """Wrong passwords for u2, ``per_session`` to a session; the replies' (code, text), until a 4xx."""
     replies = []
     while len(replies) < attempts:
-        client = smtplib.SMTP(address(name), 587, local_hostname=PROBE_HELO, timeout=30)
+        client = _session(name)
         try:
-            client.ehlo()
-            client.starttls(context=_tls())
-            client.ehlo()
             for _index in range(min(per_session, attempts - len(replies))):
                 code, text = client.docmd("AUTH", "PLAIN " + base64.b64encode(b"\0u2\0guess").decode())
                 replies.append((code, text.decode()))
