@@ -20,6 +20,12 @@ COLLECTIONS = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'
 if os.path.isdir(COLLECTIONS) and COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
 
+# The stand-ins for Postfix's commands, DNS and SMTP servers live in one
+# folder; the tests import them by name (``from fake_postfix import ...``).
+FAKES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fakes')
+if FAKES not in sys.path:
+    sys.path.insert(0, FAKES)
+
 try:
     from hypothesis import settings
 except ImportError:  # ansible-test units installs only what a test run asks for

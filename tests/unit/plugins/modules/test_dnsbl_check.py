@@ -4,9 +4,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import os
-import sys
-
 import pytest
 
 from ansible.module_utils import basic
@@ -14,8 +11,7 @@ from ansible.module_utils import basic
 from ansible_collections.mailguard.postfix.plugins.module_utils import dnsbl
 from ansible_collections.mailguard.postfix.plugins.modules import dnsbl_check
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "module_utils"))
-from fake_dns import FakeResolver, healthy_ip_list  # noqa: E402  pylint: disable=wrong-import-position
+from fake_dns import FakeResolver, healthy_ip_list
 
 IP_ADDR = "2: eth0    inet 8.8.4.25/24 scope global eth0\\ valid_lft forever\n"
 LAB_LISTS = [{"name": "bl.lab.test", "filter": "127.0.0.2"},

@@ -12,7 +12,7 @@ __metaclass__ = type
 
 import os
 
-FIXTURES = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures", "postconf"))
+FIXTURES = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "postconf"))
 RELEASES = ("debian12", "debian13")
 
 
