@@ -53,7 +53,7 @@ LAB_ENV = eval "$$(tools/podman-env.sh $(PROBE_IMAGE))"; \
 # Targets run one after another, in the order given (`make test` relies on it).
 .NOTPARALLEL:
 
-.PHONY: help host venv lint changelog-lint sanity unit images molecule test demo bench bench-run build clean host-lab host-sanity collection-link
+.PHONY: help host venv lint changelog-lint sanity unit images molecule test demo bench bench-run build clean host-lab host-sanity host-browser collection-link
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -73,8 +73,8 @@ $(VENV_STAMP): $(REQUIREMENTS)
 # Every Debian package the targets below need, in one apt run, so that
 # `make test` can build the images in the background while the static checks
 # run (two apt runs at once would fight over dpkg's lock).
-host: ## Install the Debian packages the lab and the checks need (podman, runc, mmdebstrap, shellcheck)
-	@tools/host-packages.sh podman:podman runc:runc mmdebstrap:mmdebstrap shellcheck:shellcheck
+host: ## Install the Debian packages the lab and the checks need (podman, runc, mmdebstrap, shellcheck, chromium)
+	@tools/host-packages.sh podman:podman runc:runc mmdebstrap:mmdebstrap shellcheck:shellcheck chromium:chromium
 
 # Debian's lab packages, installed by apt-get when missing (see the script).
 host-lab:
@@ -83,6 +83,10 @@ host-lab:
 # Without shellcheck, ansible-test skips its shellcheck test with a mere warning.
 host-sanity:
 	@tools/host-packages.sh shellcheck:shellcheck
+
+# The unit tests open the audit report's HTML page in headless Chromium.
+host-browser:
+	@tools/host-packages.sh chromium:chromium
 
 collection-link:
 	@mkdir -p $(dir $(COLLECTION_LINK))
@@ -118,7 +122,7 @@ sanity: venv host-sanity ## ansible-test sanity on a copy of the tree, as instal
 	tree=$$(tools/collection-tree.sh "$$work" $(NAMESPACE) $(NAME)); \
 	cd "$$tree" && ansible-test sanity --python $(PYTHON_VERSION) --local --color no
 
-unit: venv collection-link ## pytest on tests/unit, the collection importable from .build/collections
+unit: venv host-browser collection-link ## pytest on tests/unit, the collection importable from .build/collections
 	@rc=0; PYTHONPATH=$(COLLECTIONS)$${PYTHONPATH:+:$$PYTHONPATH} HYPOTHESIS_STORAGE_DIRECTORY=$(BUILD)/hypothesis \
 	  pytest -o cache_dir=$(BUILD)/pytest_cache tests/unit || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make unit: pytest collected no tests under tests/unit" >&2; fi; \

@@ -8,7 +8,8 @@
 Everything here is pure: the input is a mapping of inventory hostname to the
 facts ``mailguard.postfix.postfix_facts`` reported for that host (see
 ``docs/facts.md``), or to an error text when the host could not be audited.
-The output is a summary dict, Markdown and a self-contained HTML page.
+The output is a summary dict and its JSON; ``plugin_utils/report_render.py``
+renders its Markdown and HTML page on the controller.
 
 Facts come from the audited hosts, so every string taken from them (hostnames
 included) is escaped before it is placed in Markdown or HTML, and any key may
@@ -19,7 +20,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import html
 import json
 import re
 
@@ -101,13 +101,14 @@ def _as_int(value):
     return None
 
 
-def _as_text(value):
+def as_text(value):
+    """Any value from a host as text: nothing for None, items joined for a list."""
     if value is None or value is _MISSING:
         return ''
     if isinstance(value, str):
         return value
     if isinstance(value, (list, tuple)):
-        return ', '.join(_as_text(item) for item in value)
+        return ', '.join(as_text(item) for item in value)
     return str(value)
 
 
@@ -118,18 +119,18 @@ def normalize_finding(raw):
     dropped, so a newer facts module never makes findings disappear.
     """
     if not isinstance(raw, dict):
-        raw = {'message': _as_text(raw)}
-    severity = _as_text(raw.get('severity')).strip().lower()
+        raw = {'message': as_text(raw)}
+    severity = as_text(raw.get('severity')).strip().lower()
     if severity not in pv.SEVERITY_RANK:
         severity = 'info'
     return {
-        'id': _as_text(raw.get('id')) or 'unnamed-finding',
-        'category': _as_text(raw.get('category')),
+        'id': as_text(raw.get('id')) or 'unnamed-finding',
+        'category': as_text(raw.get('category')),
         'severity': severity,
-        'service': _as_text(raw.get('service')),
-        'parameter': _as_text(raw.get('parameter')),
-        'message': _as_text(raw.get('message')),
-        'fix': _as_text(raw.get('fix')),
+        'service': as_text(raw.get('service')),
+        'parameter': as_text(raw.get('parameter')),
+        'message': as_text(raw.get('message')),
+        'fix': as_text(raw.get('fix')),
     }
 
 
@@ -153,7 +154,7 @@ def _host_status(facts):
 def _error_text(facts):
     if isinstance(facts, dict):
         return ''
-    text = _as_text(facts).strip()
+    text = as_text(facts).strip()
     return text or 'no facts were reported for this host'
 
 
@@ -172,6 +173,11 @@ def _control(ok, value=None, display=None, detail='', state=None):
     if display is None:
         display = {True: 'yes', False: 'no', None: 'unknown'}[ok]
     return {'ok': ok, 'value': value, 'display': display, 'detail': detail, 'state': state}
+
+
+def unknown_control():
+    """The cell of a control the facts did not report."""
+    return _control(None)
 
 
 def _finding_ids(findings):
@@ -200,14 +206,14 @@ def _restriction_names(facts):
 
 
 def _control_version(facts, findings):
-    version = _as_text(facts.get('version')).strip()
+    version = as_text(facts.get('version')).strip()
     if not version:
         return _control(None)
     return _control(None, value=version, display=version, state='neutral')
 
 
 def _control_compatibility(facts, findings):
-    level = _as_text(facts.get('compatibility_level')).strip()
+    level = as_text(facts.get('compatibility_level')).strip()
     explicit = facts.get('compatibility_level_explicit')
     if 'compatibility-level-unset' in _finding_ids(findings):
         explicit = False
@@ -296,7 +302,7 @@ def _control_bare_newline(facts, findings):
     value = _get(facts, 'effective', 'smtpd_forbid_bare_newline')
     if value is _MISSING:
         return _control(None, detail='not reported (older Postfix has no such parameter)')
-    text = _as_text(value).strip().lower()
+    text = as_text(value).strip().lower()
     if text in ('', 'no'):
         return _control(False)
     return _control(True, display='yes (%s)' % text if text != 'yes' else 'yes', detail=text)
@@ -305,7 +311,7 @@ def _control_bare_newline(facts, findings):
 def _control_backscatter(facts, findings):
     if _get(facts, 'queue', 'available') is False:
         # postqueue failed: a zero count would claim a clean queue nobody saw.
-        return _control(None, detail=_as_text(_get(facts, 'queue', 'error')) or 'queue not readable')
+        return _control(None, detail=as_text(_get(facts, 'queue', 'error')) or 'queue not readable')
     count = _as_int(_get(facts, 'queue', 'bounces_to_remote'))
     if count is None:
         return _control(None)
@@ -397,7 +403,7 @@ def build_summary(hosts, generated_at=None):
         hosts = {}
     by_host = {}
     for raw_name, facts in hosts.items():
-        name = _as_text(raw_name)
+        name = as_text(raw_name)
         status = _host_status(facts)
         findings = _findings_of(facts) if status != STATUS_FAILED else []
         counts = _empty_counts()
@@ -489,7 +495,7 @@ def host_json(facts):
 
 
 # ---------------------------------------------------------------------------
-# Markdown
+# Text for the Markdown and HTML (rendered by plugin_utils/report_render.py)
 # ---------------------------------------------------------------------------
 
 # Characters that can start markup anywhere in a line. Parentheses, '#', '+'
@@ -503,309 +509,11 @@ _MD_UNDERSCORE = re.compile(r'(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])')
 
 def md_escape(value):
     """Text from a host, made inert in Markdown and safe in a table cell."""
-    text = _as_text(value)
+    text = as_text(value)
     text = ' '.join(text.split())
     text = text.replace('&', '&amp;')
     text = _MD_SPECIAL.sub(r'\\\1', text)
     return _MD_UNDERSCORE.sub(r'\\_', text)
-
-
-def _md_table(header, rows):
-    lines = ['| ' + ' | '.join(header) + ' |', '|' + '|'.join(['---'] * len(header)) + '|']
-    for row in rows:
-        lines.append('| ' + ' | '.join(row) + ' |')
-    return lines
-
-
-def _md_control(control):
-    if not control:
-        return ''
-    display = md_escape(control['display'])
-    if control['state'] == 'bad':
-        return '**%s**' % display
-    if control['state'] == 'unknown':
-        return UNKNOWN_MARK
-    return display
-
-
-def render_markdown(summary):
-    by_host = summary['by_host']
-    order = summary['host_order']
-    lines = ['# Postfix audit report', '']
-    if summary.get(JSON_GENERATED_KEY):
-        lines.append(MARKDOWN_GENERATED_PREFIX + md_escape(readable_time(summary[JSON_GENERATED_KEY])))
-        lines.append('')
-    lines.append('%d host(s): %d audited, %d without Postfix, %d could not be audited. %d finding(s).' % (
-        summary['hosts_total'], len(summary['hosts_audited']), len(summary['hosts_without_postfix']),
-        len(summary['hosts_failed']), summary['findings_total']))
-    lines.append('')
-
-    lines.append('## Findings by severity')
-    lines.append('')
-    lines.extend(_md_table(['Severity', 'Findings', 'Hosts'], [
-        [severity, str(summary['by_severity'][severity]),
-         str(sum(1 for n in order if by_host[n]['counts'][severity]))]
-        for severity in pv.SEVERITIES]))
-    lines.append('')
-
-    if summary['hosts_failed']:
-        lines.append('## Hosts that could not be audited')
-        lines.append('')
-        for name in summary['hosts_failed']:
-            lines.append('- **%s**: %s' % (md_escape(name), md_escape(by_host[name]['error'])))
-        lines.append('')
-
-    if order:
-        lines.append('## Findings by host')
-        lines.append('')
-        rows = []
-        for name in order:
-            entry = by_host[name]
-            if entry['status'] == STATUS_FAILED:
-                rows.append([md_escape(name), 'not audited'] + [''] * len(pv.SEVERITIES) + [''])
-                continue
-            status = 'no Postfix' if entry['status'] == STATUS_NOT_INSTALLED else 'audited'
-            rows.append([md_escape(name), status]
-                        + [str(entry['counts'][s]) if entry['counts'][s] else '' for s in pv.SEVERITIES]
-                        + [str(entry['findings_total'])])
-        lines.extend(_md_table(['Host', 'Status'] + list(pv.SEVERITIES) + ['Total'], rows))
-        lines.append('')
-
-    audited = summary['hosts_audited']
-    if audited:
-        lines.append('## Key controls')
-        lines.append('')
-        header = ['Host'] + [label for _key, label, _help in CONTROLS]
-        rows = [[md_escape(name)] + [_md_control(by_host[name]['controls'].get(key))
-                                     for key, _label, _help in CONTROLS]
-                for name in audited]
-        lines.extend(_md_table(header, rows))
-        lines.append('')
-        for _key, label, help_text in CONTROLS:
-            lines.append('- *%s*: %s' % (label, md_escape(help_text)))
-        lines.append('- %s: not reported by postfix_facts for this host.' % UNKNOWN_MARK)
-        lines.append('')
-
-    if summary['by_id']:
-        lines.append('## Findings across the fleet')
-        lines.append('')
-        rows = [[md_escape(fid), summary['by_id'][fid]['severity'], md_escape(summary['by_id'][fid]['category']),
-                 str(len(summary['by_id'][fid]['hosts'])), md_escape(', '.join(summary['by_id'][fid]['hosts']))]
-                for fid in findings_by_id_order(summary)]
-        lines.extend(_md_table(['Finding', 'Severity', 'Category', 'Hosts', 'Where'], rows))
-        lines.append('')
-
-        lines.append('## Findings')
-        lines.append('')
-        for severity in pv.SEVERITIES:
-            if not summary['by_severity'][severity]:
-                continue
-            lines.append('### %s (%d)' % (severity, summary['by_severity'][severity]))
-            lines.append('')
-            rows = []
-            for name in order:
-                for finding in by_host[name]['findings']:
-                    if finding['severity'] != severity:
-                        continue
-                    where = ': '.join(x for x in (finding['service'], finding['parameter']) if x)
-                    rows.append([md_escape(name), md_escape(finding['id']), md_escape(where),
-                                 md_escape(finding['message']), md_escape(finding['fix'])])
-            lines.extend(_md_table(['Host', 'Finding', 'Where', 'Message', 'Fix'], rows))
-            lines.append('')
-    return '\n'.join(lines).rstrip('\n') + '\n'
-
-
-# ---------------------------------------------------------------------------
-# HTML
-# ---------------------------------------------------------------------------
-
-def h(value):
-    """Text from a host, escaped for HTML text and attribute values."""
-    return html.escape(_as_text(value), quote=True)
-
-
-_CSS = """
-:root { --critical:#8b1a1a; --high:#d1361f; --medium:#c27803; --low:#2563a8; --info:#5f6b7a;
-  --good:#1d7a3a; --bad:#c0262d; --warn:#a86300; --ink:#1f2933; --muted:#6b7785; --line:#d9dee4; }
-* { box-sizing: border-box; }
-body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
-  color: var(--ink); background: #f4f6f8; }
-header { background: #1f2933; color: #fff; padding: 20px 32px; }
-header h1 { margin: 0 0 4px; font-size: 22px; font-weight: 600; }
-header p { margin: 0; color: #c9d1da; }
-main { padding: 20px 32px 40px; max-width: 1600px; }
-section { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 16px 20px; margin: 0 0 20px; }
-h2 { font-size: 17px; margin: 0 0 12px; }
-h3 { font-size: 15px; margin: 0; display: inline; }
-.cards { display: flex; flex-wrap: wrap; gap: 12px; margin: 0 0 20px; }
-.card { background: #fff; border: 1px solid var(--line); border-top: 5px solid var(--muted); border-radius: 6px;
-  padding: 10px 16px; min-width: 130px; }
-.card .n { font-size: 28px; font-weight: 700; line-height: 1.1; }
-.card .l { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
-.card.zero .n { color: #a3adb8; }
-.card.sev-critical { border-top-color: var(--critical); } .card.sev-high { border-top-color: var(--high); }
-.card.sev-medium { border-top-color: var(--medium); } .card.sev-low { border-top-color: var(--low); }
-.card.sev-info { border-top-color: var(--info); } .card.failed { border-top-color: var(--bad); }
-table { border-collapse: collapse; width: 100%; }
-th, td { text-align: left; padding: 6px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
-th { font-size: 12px; color: var(--muted); font-weight: 600; background: #f8fafb; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-td.zero { color: #b8c0c9; }
-tr:hover td { background: #fafbfc; }
-.host { font-weight: 600; white-space: nowrap; }
-.scroll { overflow-x: auto; }
-.badge { display: inline-block; padding: 1px 8px; border-radius: 10px; color: #fff; font-size: 12px;
-  font-weight: 600; white-space: nowrap; }
-.sev-critical .badge, .badge.sev-critical { background: var(--critical); }
-.badge.sev-high { background: var(--high); } .badge.sev-medium { background: var(--medium); }
-.badge.sev-low { background: var(--low); } .badge.sev-info { background: var(--info); }
-.badge.st-failed { background: var(--bad); } .badge.st-audited { background: var(--good); }
-.badge.st-not-installed { background: var(--info); }
-td.c { text-align: center; white-space: nowrap; }
-.c-good { color: var(--good); font-weight: 600; }
-.c-bad { color: var(--bad); background: #fdecec !important; font-weight: 700; }
-.c-warn { color: var(--warn); background: #fff6e5 !important; font-weight: 600; }
-.c-unknown { color: #a3adb8; } .c-neutral { color: var(--ink); }
-td.span { color: var(--muted); font-style: italic; }
-code, .id { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12.5px; }
-.fix { white-space: pre-wrap; color: #334155; }
-.msg { white-space: pre-wrap; }
-details { border-top: 1px solid var(--line); padding: 10px 0; }
-details:first-of-type { border-top: 0; }
-summary { cursor: pointer; }
-details table { margin-top: 10px; }
-table.findings { table-layout: fixed; min-width: 900px; }
-table.findings td { overflow-wrap: anywhere; }
-table.findings .host { white-space: normal; }
-dl.legend { display: grid; grid-template-columns: max-content auto; gap: 2px 14px; margin: 12px 0 0;
-  color: var(--muted); font-size: 12.5px; }
-dl.legend dt { font-weight: 600; color: var(--ink); } dl.legend dd { margin: 0; }
-ul.failed li { margin: 4px 0; }
-.muted { color: var(--muted); }
-footer { color: var(--muted); font-size: 12px; padding: 0 32px 24px; }
-"""
-
-
-def _host_cell(name):
-    # Long FQDNs may wrap after a dot instead of widening a crowded table.
-    return '<td class="host">%s</td>' % h(name).replace('.', '.<wbr>')
-
-
-def _badge(severity):
-    return '<span class="badge sev-%s">%s</span>' % (h(severity), h(severity))
-
-
-def _status_badge(status):
-    label = {STATUS_AUDITED: 'audited', STATUS_NOT_INSTALLED: 'no Postfix', STATUS_FAILED: 'not audited'}
-    return '<span class="badge st-%s">%s</span>' % (h(status), h(label.get(status, status)))
-
-
-def _html_cards(summary, by_host):
-    out = ['<div class="cards">']
-    for severity in pv.SEVERITIES:
-        count = summary['by_severity'][severity]
-        hosts = sum(1 for entry in by_host.values() if entry['counts'][severity])
-        out.append('<div class="card sev-%s%s"><div class="n">%d</div><div class="l">%s</div>'
-                   '<div class="muted">%d host(s)</div></div>'
-                   % (severity, '' if count else ' zero', count, severity, hosts))
-    failed = len(summary['hosts_failed'])
-    out.append('<div class="card%s"><div class="n">%d</div><div class="l">not audited</div>'
-               '<div class="muted">unreachable or failed</div></div>'
-               % (' failed' if failed else ' zero', failed))
-    out.append('<div class="card%s"><div class="n">%d</div><div class="l">without Postfix</div>'
-               '<div class="muted">installed: false</div></div>'
-               % ('' if summary['hosts_without_postfix'] else ' zero', len(summary['hosts_without_postfix'])))
-    out.append('</div>')
-    return out
-
-
-def _html_matrix(summary, by_host):
-    out = ['<section id="by-host"><h2>Findings by host</h2>', '<div class="scroll"><table>',
-           '<tr><th>Host</th><th>Status</th>'
-           + ''.join('<th class="num">%s</th>' % _badge(s) for s in pv.SEVERITIES)
-           + '<th class="num">Total</th></tr>']
-    for name in summary['host_order']:
-        entry = by_host[name]
-        cells = [_host_cell(name), '<td>%s</td>' % _status_badge(entry['status'])]
-        if entry['status'] == STATUS_FAILED:
-            cells.append('<td class="span" colspan="%d">%s</td>' % (len(pv.SEVERITIES) + 1, h(entry['error'])))
-        else:
-            for severity in pv.SEVERITIES:
-                count = entry['counts'][severity]
-                cells.append('<td class="num%s">%d</td>' % ('' if count else ' zero', count))
-            cells.append('<td class="num"><strong>%d</strong></td>' % entry['findings_total'])
-        out.append('<tr>' + ''.join(cells) + '</tr>')
-    out.append('</table></div></section>')
-    return out
-
-
-def _html_controls(summary, by_host):
-    out = ['<section id="controls"><h2>Key controls</h2>', '<div class="scroll"><table>',
-           '<tr><th>Host</th>' + ''.join('<th title="%s">%s</th>' % (h(help_text), h(label))
-                                         for _key, label, help_text in CONTROLS) + '</tr>']
-    for name in summary['host_order']:
-        entry = by_host[name]
-        cells = [_host_cell(name)]
-        if entry['status'] == STATUS_FAILED:
-            # The reason is already shown twice above; a third copy would only widen the table.
-            cells.append('<td class="span" colspan="%d">not audited</td>' % len(CONTROLS))
-        elif entry['status'] == STATUS_NOT_INSTALLED:
-            cells.append('<td class="span" colspan="%d">Postfix is not installed</td>' % len(CONTROLS))
-        else:
-            for key, _label, _help in CONTROLS:
-                control = entry['controls'].get(key) or _control(None)
-                detail = control['detail'] or ('not reported by postfix_facts' if control['state'] == 'unknown' else '')
-                title = ' title="%s"' % h(detail) if detail else ''
-                shown = UNKNOWN_MARK if control['state'] == 'unknown' else control['display']
-                cells.append('<td class="c c-%s"%s>%s</td>' % (h(control['state']), title, h(shown)))
-        out.append('<tr>' + ''.join(cells) + '</tr>')
-    out.append('</table></div>')
-    out.append('<dl class="legend">')
-    for _key, label, help_text in CONTROLS:
-        out.append('<dt>%s</dt><dd>%s</dd>' % (h(label), h(help_text)))
-    out.append('<dt>%s</dt><dd>Not reported by postfix_facts for this host.</dd>' % UNKNOWN_MARK)
-    out.append('</dl></section>')
-    return out
-
-
-def _html_fleet_findings(summary):
-    out = ['<section id="fleet"><h2>Findings across the fleet</h2>', '<div class="scroll"><table>',
-           '<tr><th>Severity</th><th>Finding</th><th>Category</th><th class="num">Hosts</th><th>Where</th></tr>']
-    for fid in findings_by_id_order(summary):
-        item = summary['by_id'][fid]
-        out.append('<tr><td>%s</td><td class="id">%s</td><td>%s</td><td class="num">%d</td><td>%s</td></tr>' % (
-            _badge(item['severity']), h(fid), h(item['category']), len(item['hosts']),
-            h(', '.join(item['hosts']))))
-    out.append('</table></div></section>')
-    return out
-
-
-def _html_findings(summary, by_host):
-    out = ['<section id="findings"><h2>Findings</h2>']
-    for severity in pv.SEVERITIES:
-        count = summary['by_severity'][severity]
-        if not count:
-            continue
-        # The severe findings are what a reader came for; low and info stay
-        # one click away so they do not bury them.
-        is_open = ' open' if pv.severity_rank(severity) <= pv.severity_rank('medium') else ''
-        out.append('<details class="sev-%s"%s><summary>%s <h3>%d finding(s)</h3></summary>'
-                   % (severity, is_open, _badge(severity), count))
-        # Fixed column widths keep the tables of every severity aligned.
-        out.append('<div class="scroll"><table class="findings"><colgroup><col style="width:17%">'
-                   '<col style="width:15%"><col style="width:18%"><col style="width:27%"><col style="width:23%">'
-                   '</colgroup><tr><th>Host</th><th>Finding</th><th>Where</th><th>Message</th><th>Fix</th></tr>')
-        for name in summary['host_order']:
-            for finding in by_host[name]['findings']:
-                if finding['severity'] != severity:
-                    continue
-                where = '<br>'.join(h(x) for x in (finding['service'], finding['parameter']) if x)
-                out.append('<tr>%s<td class="id">%s</td><td><code>%s</code></td>'
-                           '<td class="msg">%s</td><td class="fix">%s</td></tr>' % (
-                               _host_cell(name), h(finding['id']), where, h(finding['message']), h(finding['fix'])))
-        out.append('</table></div></details>')
-    out.append('</section>')
-    return out
 
 
 _ISO_UTC = re.compile(r'^(\d{4}-\d\d-\d\d)T(\d\d:\d\d)(:\d\d)?(\.\d+)?Z$')
@@ -813,50 +521,10 @@ _ISO_UTC = re.compile(r'^(\d{4}-\d\d-\d\d)T(\d\d:\d\d)(:\d\d)?(\.\d+)?Z$')
 
 def readable_time(stamp):
     """'2024-05-04T07:15:00Z' as '2024-05-04 07:15 UTC'; anything else unchanged."""
-    match = _ISO_UTC.match(_as_text(stamp))
+    match = _ISO_UTC.match(as_text(stamp))
     if not match:
-        return _as_text(stamp)
+        return as_text(stamp)
     return '%s %s UTC' % (match.group(1), match.group(2))
-
-
-def render_html(summary):
-    by_host = summary['by_host']
-    generated = summary.get(JSON_GENERATED_KEY)
-    out = ['<!DOCTYPE html>', '<html lang="en">', '<head>', '<meta charset="utf-8">',
-           '<meta name="viewport" content="width=device-width, initial-scale=1">',
-           '<title>Postfix audit report</title>', '<style>' + _CSS + '</style>', '</head>', '<body>',
-           '<header>', '<h1>Postfix audit report</h1>']
-    out.append('<p>%d host(s): %d audited, %d without Postfix, %d not audited &middot; %d finding(s)</p>' % (
-        summary['hosts_total'], len(summary['hosts_audited']), len(summary['hosts_without_postfix']),
-        len(summary['hosts_failed']), summary['findings_total']))
-    if generated:
-        out.append(HTML_GENERATED_PREFIX + 'Generated <time datetime="%s">%s</time></p>'
-                   % (h(generated), h(readable_time(generated))))
-    out.append('</header>')
-    out.append('<main>')
-    out.extend(_html_cards(summary, by_host))
-
-    if summary['hosts_failed']:
-        out.append('<section id="failed"><h2>Hosts that could not be audited</h2><ul class="failed">')
-        for name in summary['hosts_failed']:
-            out.append('<li><span class="host">%s</span>: %s</li>' % (h(name), h(by_host[name]['error'])))
-        out.append('</ul></section>')
-
-    if summary['host_order']:
-        out.extend(_html_matrix(summary, by_host))
-        out.extend(_html_controls(summary, by_host))
-    else:
-        out.append('<section><h2>No hosts</h2><p>The report was given no hosts.</p></section>')
-    if summary['by_id']:
-        out.extend(_html_fleet_findings(summary))
-        out.extend(_html_findings(summary, by_host))
-    out.append('</main>')
-    out.append('<footer>Written by mailguard.postfix.audit_report from the facts of '
-               'mailguard.postfix.postfix_facts. A report whose content has not changed is left as it was, '
-               'so the time above is when the findings last changed.</footer>')
-    out.append('</body>')
-    out.append('</html>')
-    return '\n'.join(out) + '\n'
 
 
 # ---------------------------------------------------------------------------

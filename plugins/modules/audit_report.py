@@ -16,8 +16,11 @@ version_added: "0.1.0"
 description:
   - Takes the C(ansible_facts.postfix) of many hosts, as reported by M(mailguard.postfix.postfix_facts),
     and writes one report for the whole fleet into a directory.
-  - Meant to run once on the controller, with C(delegate_to=localhost) and C(run_once=true), after the
-    facts were gathered on every host. The playbook C(mailguard.postfix.audit) does exactly that.
+  - Runs on the controller (an action plugin), whatever host the task is for, as the user running
+    C(ansible-playbook); give it C(run_once=true) after the facts were gathered on every host. The playbook
+    C(mailguard.postfix.audit) does exactly that.
+  - The Markdown and HTML come from Jinja2 templates in which every value is escaped, C(md_escape) for
+    Markdown and HTML escaping for the page, and an undefined value fails the task.
   - The report counts findings by severity and by host, lists the hosts that could not be audited, and shows
     a table of key controls per host (relay protection, recipient validation, postscreen, VRFY, pipelining and
     bare-newline protection, backscatter in the queue, off-site forwarding).
@@ -42,8 +45,8 @@ options:
   dest:
     description:
       - Directory to write the report into. It is created, with a C(hosts) subdirectory, when missing.
-      - Give an absolute path. A relative one is resolved against the working directory of the module,
-        which under C(ansible-playbook) is the directory of the playbook, not the one it was started from.
+      - Give an absolute path. A relative one is resolved against the working directory of
+        C(ansible-playbook).
     type: path
     required: true
   formats:
@@ -197,145 +200,3 @@ changed_files:
   elements: str
   sample: [/srv/reports/postfix/summary.md]
 """
-
-import datetime
-import errno
-import hashlib
-import os
-import re
-import tempfile
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
-from ansible_collections.mailguard.postfix.plugins.module_utils import report
-
-FORMATS = ('json', 'markdown', 'html')
-SUMMARY_FILES = {'json': 'summary.json', 'markdown': 'summary.md', 'html': 'summary.html'}
-
-_UNSAFE_FILENAME_CHARS = re.compile(r'[^A-Za-z0-9._-]')
-
-
-def utc_now():
-    return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
-
-
-def host_filename(hostname):
-    """A file name for a host that cannot escape the hosts directory.
-
-    Inventory hostnames are nearly always safe already and are kept as they
-    are; anything else gets a hash suffix so two hosts never collide after
-    their unsafe characters were replaced.
-    """
-    safe = _UNSAFE_FILENAME_CHARS.sub('_', hostname).lstrip('.')
-    if safe != hostname or not safe:
-        digest = hashlib.sha1(to_bytes(hostname, errors='surrogate_or_strict')).hexdigest()[:8]
-        safe = '%s-%s' % (safe or 'host', digest)
-    return safe + '.json'
-
-
-def plan_files(dest, hosts, summary, formats):
-    """(path, kind, content) for every file the report consists of."""
-    planned = []
-    if 'json' in formats:
-        for hostname in sorted(hosts):
-            path = os.path.join(dest, 'hosts', host_filename(to_text(hostname)))
-            planned.append((path, 'plain', report.host_json(hosts[hostname]), to_text(hostname)))
-        planned.append((os.path.join(dest, SUMMARY_FILES['json']), 'json', report.summary_json(summary), None))
-    if 'markdown' in formats:
-        planned.append((os.path.join(dest, SUMMARY_FILES['markdown']), 'markdown',
-                        report.render_markdown(summary), None))
-    if 'html' in formats:
-        planned.append((os.path.join(dest, SUMMARY_FILES['html']), 'html', report.render_html(summary), None))
-    return planned
-
-
-def read_existing(path):
-    try:
-        with open(path, 'rb') as handle:
-            return to_text(handle.read(), errors='surrogate_or_strict')
-    except (IOError, OSError) as exc:
-        if exc.errno == errno.ENOENT:
-            return None
-        raise
-    except UnicodeError:
-        # Not what this module writes: rewrite it.
-        return ''
-
-
-def write_atomically(module, path, content):
-    fd, tmp_path = tempfile.mkstemp(dir=module.tmpdir, prefix='audit_report.')
-    with os.fdopen(fd, 'wb') as handle:
-        handle.write(to_bytes(content, errors='surrogate_or_strict'))
-    module.atomic_move(tmp_path, path)
-
-
-def file_diff(path, kind, before, after):
-    if kind == 'html':
-        # The page repeats the Markdown with markup; showing it twice buries the change.
-        return {'before_header': path, 'after_header': path,
-                'before': '' if before is None else '(previous HTML page)\n',
-                'after': '(HTML page with the content of summary.md)\n'}
-    return {'before_header': path, 'after_header': path, 'before': before or '', 'after': after}
-
-
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            hosts=dict(type='dict', required=True),
-            dest=dict(type='path', required=True),
-            formats=dict(type='list', elements='str', choices=list(FORMATS), default=list(FORMATS)),
-        ),
-        supports_check_mode=True,
-    )
-    hosts = module.params['hosts']
-    dest = os.path.abspath(module.params['dest'])
-    formats = set(module.params['formats'])
-
-    if os.path.exists(dest) and not os.path.isdir(dest):
-        module.fail_json(msg='dest %s exists and is not a directory; give a directory for the report' % dest)
-
-    generated_at = utc_now()
-    summary = report.build_summary(hosts, generated_at=generated_at)
-
-    files = {}
-    changed_files = []
-    diffs = []
-    to_write = []
-    for path, kind, content, hostname in plan_files(dest, hosts, summary, formats):
-        if hostname is not None:
-            files.setdefault('hosts', {})[hostname] = path
-        else:
-            files[kind] = path
-        try:
-            before = read_existing(path)
-        except (IOError, OSError) as exc:
-            module.fail_json(msg='cannot read %s to compare it with the new report: %s; '
-                                 'check the permissions of %s' % (path, to_native(exc), dest))
-        if before is not None and report.comparable(kind, before) == report.comparable(kind, content):
-            continue
-        changed_files.append(path)
-        to_write.append((path, content))
-        if module._diff:
-            diffs.append(file_diff(path, kind, before, content))
-
-    if to_write and not module.check_mode:
-        try:
-            for directory in (dest, os.path.join(dest, 'hosts')):
-                if 'json' in formats or directory == dest:
-                    if not os.path.isdir(directory):
-                        os.makedirs(directory)
-            for path, content in to_write:
-                write_atomically(module, path, content)
-        except (IOError, OSError) as exc:
-            module.fail_json(msg='cannot write the report into %s: %s; the directory must be writable '
-                                 'by the user running the module on the controller' % (dest, to_native(exc)),
-                             changed_files=changed_files)
-
-    result = dict(changed=bool(changed_files), summary=summary, files=files, changed_files=changed_files)
-    if module._diff:
-        result['diff'] = diffs
-    module.exit_json(**result)
-
-
-if __name__ == '__main__':
-    main()

@@ -1,4 +1,8 @@
-"""audit_report as Ansible runs it on the controller: files, idempotence, check and diff mode."""
+"""audit_report as Ansible runs it on the controller: files, idempotence, check and diff mode.
+
+The module's documentation lives in plugins/modules/audit_report.py; the
+action plugin in plugins/action/audit_report.py does the work.
+"""
 
 from __future__ import absolute_import, division, print_function
 
@@ -7,19 +11,18 @@ __metaclass__ = type
 import json
 import os
 
+from unittest.mock import MagicMock
+
 import pytest
 
+from ansible.playbook.task import Task
 
-from ansible_collections.mailguard.postfix.plugins.modules import audit_report
+from ansible_collections.mailguard.postfix.plugins.action import audit_report
 
-FIXTURES = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'report'))
+from fake_fleet import load
+
 ALL_FILES = ['hosts/mx1.example.org.json', 'hosts/mx2.example.net.json', 'hosts/web4.example.org.json',
              'summary.html', 'summary.json', 'summary.md']
-
-
-def load(name):
-    with open(os.path.join(FIXTURES, name + '.json')) as handle:
-        return json.load(handle)
 
 
 def fleet():
@@ -39,19 +42,27 @@ def listing(directory):
 
 
 @pytest.fixture
-def run_module(monkeypatch, tmp_path, run_main):
-    """Run main() with the given options; returns the result dict (failed=True on fail_json)."""
+def run_module(monkeypatch):
+    """Run the action plugin with the given options; returns the result dict (failed=True on failure)."""
     clock = {'now': '2024-05-04T07:15:00Z'}
     monkeypatch.setattr(audit_report, 'utc_now', lambda: clock['now'])
-    remote_tmp = tmp_path / 'remote_tmp'
-    remote_tmp.mkdir()
 
     def runner(args, check_mode=False, diff=False, now=None):
         if now:
             clock['now'] = now
-        result, _warnings = run_main(audit_report.main, args, check_mode=check_mode, diff=diff,
-                                     _ansible_remote_tmp=str(remote_tmp), _ansible_keep_remote_files=False)
+        task = MagicMock(Task)
+        task.args = args
+        task.check_mode = check_mode
+        task.diff = diff
+        task.async_val = 0
+        task.action = 'mailguard.postfix.audit_report'
+        # The plugin needs no connection: it writes on the controller.
+        connection = MagicMock()
+        action = audit_report.ActionModule(task, connection, MagicMock(), loader=None, templar=None,
+                                           shared_loader_obj=None)
+        result = action.run(task_vars={})
         result.setdefault('failed', False)
+        assert not connection.method_calls, connection.method_calls
         return result
 
     return runner
