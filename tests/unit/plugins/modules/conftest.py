@@ -60,3 +60,21 @@ def run_main(monkeypatch, module_exit):
         return exc.value.result, list(warnings)
 
     return runner
+
+
+@pytest.fixture
+def run_read_only(monkeypatch, run_main):
+    """Run a module that must run no command; returns (result, commands it ran, warnings).
+
+    ``run_read_only(module.main, args, check_mode=False)``: run_command
+    answers rc 0 and records each argv, so a test can assert the list is empty.
+    """
+
+    def runner(main, args, check_mode=False):
+        commands = []
+        monkeypatch.setattr(basic.AnsibleModule, "run_command",
+                            lambda self, argv, **kwargs: commands.append(argv) or (0, "", ""))
+        result, warnings = run_main(main, args, check_mode=check_mode)
+        return result, commands, warnings
+
+    return runner

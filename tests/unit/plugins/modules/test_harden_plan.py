@@ -4,11 +4,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import functools
 import json
 
 import pytest
-
-from ansible.module_utils import basic
 
 from ansible_collections.mailguard.postfix.plugins.modules import harden_plan
 
@@ -28,17 +27,9 @@ RESTRICTIONS = {"parameters": {"smtpd_relay_restrictions": "permit_mynetworks, r
 
 
 @pytest.fixture
-def run_module(monkeypatch, run_main):
-    """Run main(); returns (result, commands run)."""
-
-    def runner(args, check_mode=False):
-        commands = []
-        monkeypatch.setattr(basic.AnsibleModule, "run_command",
-                            lambda self, argv, **kwargs: commands.append(argv) or (0, "", ""))
-        result, _warnings = run_main(harden_plan.main, args, check_mode=check_mode)
-        return result, commands
-
-    return runner
+def run_module(run_read_only):
+    """Run main() with the given options; returns (result, commands run, warnings)."""
+    return functools.partial(run_read_only, harden_plan.main)
 
 
 def args(state_file, **options):
@@ -47,7 +38,7 @@ def args(state_file, **options):
 
 @pytest.mark.parametrize("check_mode", [False, True])
 def test_without_a_record_the_plan_turns_postscreen_on_and_runs_nothing(run_module, tmp_path, check_mode):
-    result, commands = run_module(args(tmp_path / "postscreen.json", postscreen=True), check_mode=check_mode)
+    result, commands, _warnings = run_module(args(tmp_path / "postscreen.json", postscreen=True), check_mode=check_mode)
     assert commands == [] and result["changed"] is False
     assert result["postscreen"]["record"] == {} and result["postscreen"]["turning_on"]
     services = dict(("%s/%s" % (s["service"], s["type"]), s) for s in result["services"])
@@ -59,12 +50,12 @@ def test_without_a_record_the_plan_turns_postscreen_on_and_runs_nothing(run_modu
 
 def test_the_record_on_the_host_brings_back_what_postscreen_replaced(run_module, tmp_path):
     state = tmp_path / "postscreen.json"
-    first, _commands = run_module(args(state, postscreen=True))
+    first, _commands, _warnings = run_module(args(state, postscreen=True))
     state.write_text(json.dumps(first["postscreen"]["new_record"]))
     running = dict(FACTS, services=[dict(FACTS["services"][0], maxproc="1", command="postscreen"),
                                     {"key": "smtpd/pass", "service": "smtpd", "type": "pass", "command": "smtpd",
                                      "overrides": {}}])
-    result, _commands = run_module(dict(args(state), facts=running))
+    result, _commands, _warnings = run_module(dict(args(state), facts=running))
     services = dict(("%s/%s" % (s["service"], s["type"]), s) for s in result["services"])
     assert services["smtp/inet"]["command"] == "smtpd" and services["smtp/inet"]["maxproc"] == "-"
     assert services["smtpd/pass"] == {"service": "smtpd", "type": "pass", "state": "absent"}
@@ -75,6 +66,6 @@ def test_the_record_on_the_host_brings_back_what_postscreen_replaced(run_module,
 def test_a_broken_record_fails_with_the_path_before_anything_changes(run_module, tmp_path, content):
     state = tmp_path / "postscreen.json"
     state.write_text(content)
-    result, commands = run_module(args(state, postscreen=True))
+    result, commands, _warnings = run_module(args(state, postscreen=True))
     assert result["failed"] and commands == []
     assert str(state) in result["msg"] and "Nothing was changed" in result["msg"]

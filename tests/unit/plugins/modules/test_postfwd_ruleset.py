@@ -4,23 +4,16 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import functools
 import pytest
-
-from ansible.module_utils import basic
 
 from ansible_collections.mailguard.postfix.plugins.modules import postfwd_ruleset
 
 
 @pytest.fixture
-def run_module(monkeypatch, run_main):
-    def runner(args, check_mode=False):
-        commands = []
-        monkeypatch.setattr(basic.AnsibleModule, "run_command",
-                            lambda self, argv, **kwargs: commands.append(argv) or (0, "", ""))
-        result, _warnings = run_main(postfwd_ruleset.main, args, check_mode=check_mode)
-        return result, commands
-
-    return runner
+def run_module(run_read_only):
+    """Run main() with the given options; returns (result, commands run, warnings)."""
+    return functools.partial(run_read_only, postfwd_ruleset.main)
 
 
 INTENT = {"user_limits": {"messages_per_hour": 20}, "user_overrides": [{"user": "u1", "messages_per_hour": 5}]}
@@ -28,7 +21,7 @@ INTENT = {"user_limits": {"messages_per_hour": 20}, "user_overrides": [{"user": 
 
 @pytest.mark.parametrize("check_mode", [False, True])
 def test_renders_the_ruleset_without_running_anything(run_module, check_mode):
-    result, commands = run_module(INTENT, check_mode=check_mode)
+    result, commands, _warnings = run_module(INTENT, check_mode=check_mode)
     assert "failed" not in result
     assert result["changed"] is False
     assert commands == []
@@ -37,13 +30,13 @@ def test_renders_the_ruleset_without_running_anything(run_module, check_mode):
 
 
 def test_a_zero_quota_fails_with_the_name_of_the_limit(run_module):
-    result, _commands = run_module({"user_limits": {"messages_per_day": 0}})
+    result, _commands, _warnings = run_module({"user_limits": {"messages_per_day": 0}})
     assert result["failed"] is True
     assert "user_limits.messages_per_day is 0" in result["msg"]
 
 
 def test_an_unknown_option_is_stopped_by_the_argument_spec(run_module):
-    result, _commands = run_module(dict(INTENT, quotas={}))
+    result, _commands, _warnings = run_module(dict(INTENT, quotas={}))
     assert result["failed"] is True
     assert "quotas" in result["msg"]
 
@@ -54,7 +47,7 @@ HOOK = {"name": "postfwd", "endpoint": "inet:127.0.0.1:10040", "stage": "end_of_
 
 @pytest.mark.parametrize("default_action", ["DUNNO", "451 4.3.5 Sending quota service unavailable", "451 Try later"])
 def test_a_hook_that_fails_open_or_with_a_4xx_comes_back_normalised(run_module, default_action):
-    result, _commands = run_module(dict(INTENT, hook=dict(HOOK, default_action="  %s " % default_action)))
+    result, _commands, _warnings = run_module(dict(INTENT, hook=dict(HOOK, default_action="  %s " % default_action)))
     assert "failed" not in result, result.get("msg")
     assert result["hook"] == dict(HOOK, default_action=default_action)
 
@@ -69,11 +62,11 @@ def test_a_hook_that_fails_open_or_with_a_4xx_comes_back_normalised(run_module, 
     ({"endpoint": "127.0.0.1:10040"}, "is not a policy server address"),
 ])
 def test_a_hook_that_the_restriction_lists_would_refuse_fails_naming_it(run_module, hook, expected):
-    result, _commands = run_module(dict(INTENT, hook=dict(HOOK, **hook)))
+    result, _commands, _warnings = run_module(dict(INTENT, hook=dict(HOOK, **hook)))
     assert result["failed"] is True
     assert expected in result["msg"] and "hook (postfwd)" in result["msg"]
 
 
 def test_without_a_hook_none_is_returned(run_module):
-    result, _commands = run_module(INTENT)
+    result, _commands, _warnings = run_module(INTENT)
     assert "hook" not in result

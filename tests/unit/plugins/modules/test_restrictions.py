@@ -4,11 +4,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import functools
 import json
 
 import pytest
-
-from ansible.module_utils import basic
 
 from ansible_collections.mailguard.postfix.plugins.module_utils import restriction_model as rm
 from ansible_collections.mailguard.postfix.plugins.modules import restrictions
@@ -28,17 +27,9 @@ MX_INTENT = {
 
 
 @pytest.fixture
-def run_module(monkeypatch, run_main):
+def run_module(run_read_only):
     """Run main() with the given options; returns (result, commands run, warnings)."""
-
-    def runner(args, check_mode=False):
-        commands = []
-        monkeypatch.setattr(basic.AnsibleModule, "run_command",
-                            lambda self, argv, **kwargs: commands.append(argv) or (0, "", ""))
-        result, warnings = run_main(restrictions.main, args, check_mode=check_mode)
-        return result, commands, warnings
-
-    return runner
+    return functools.partial(run_read_only, restrictions.main)
 
 
 def test_computes_the_lists_of_an_mx_without_running_anything(run_module):
