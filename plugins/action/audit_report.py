@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import json
 import os
 import re
-import tempfile
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.mailguard.postfix.plugins.module_utils import report
 from ansible_collections.mailguard.postfix.plugins.plugin_utils import report_render
+from ansible_collections.mailguard.postfix.plugins.plugin_utils.report_files import (
+    ReportAction, plain, read_existing, write_atomically)
 
 FORMATS = ('json', 'markdown', 'html')
 SUMMARY_FILES = {'json': 'summary.json', 'markdown': 'summary.md', 'html': 'summary.html'}
@@ -73,38 +72,6 @@ def plan_files(dest, hosts, summary, formats):
     return planned
 
 
-def read_existing(path):
-    try:
-        with open(path, 'rb') as handle:
-            return to_text(handle.read(), errors='surrogate_or_strict')
-    except FileNotFoundError:
-        return None
-    except UnicodeError:
-        # Not what this plugin writes: rewrite it.
-        return ''
-
-
-def write_atomically(path, content):
-    """Write ``path`` through a file beside it, renamed over it; an existing file keeps its mode."""
-    directory = os.path.dirname(path)
-    fd, tmp_path = tempfile.mkstemp(dir=directory, prefix='.audit_report.')
-    try:
-        with os.fdopen(fd, 'wb') as handle:
-            handle.write(to_bytes(content, errors='surrogate_or_strict'))
-        try:
-            mode = os.stat(path).st_mode & 0o7777
-        except FileNotFoundError:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(tmp_path, mode)
-        os.replace(tmp_path, path)
-    except BaseException:
-        if os.path.exists(tmp_path):
-            os.unlink(tmp_path)
-        raise
-
-
 def file_diff(path, kind, before, after):
     if kind == 'html':
         # The page repeats the Markdown with markup; showing it twice buries the change.
@@ -114,26 +81,13 @@ def file_diff(path, kind, before, after):
     return {'before_header': path, 'after_header': path, 'before': before or '', 'after': after}
 
 
-def plain(value):
-    """The task's data as plain JSON types, as a module would have received it."""
-    return json.loads(json.dumps(value, default=to_text))
-
-
-class ActionModule(ActionBase):
+class ActionModule(ReportAction):
     """Builds, renders and writes the fleet report on the controller."""
 
-    TRANSFERS_FILES = False
-    _supports_check_mode = True
-    _supports_async = False
+    ARGUMENT_SPEC = ARGUMENT_SPEC
 
-    def run(self, tmp=None, task_vars=None):
-        result = super(ActionModule, self).run(tmp, task_vars)
-        try:
-            _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-            result.update(self._report(plain(args['hosts']), os.path.abspath(args['dest']), set(args['formats'])))
-        except AnsibleActionFail as exc:
-            result.update(failed=True, msg=to_text(exc.message))
-        return result
+    def act(self, args):
+        return self._report(plain(args['hosts']), os.path.abspath(args['dest']), set(args['formats']))
 
     def _report(self, hosts, dest, formats):
         if os.path.exists(dest) and not os.path.isdir(dest):

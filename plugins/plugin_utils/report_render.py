@@ -3,15 +3,17 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""The fleet report's Markdown and HTML, rendered on the controller from Jinja2 templates.
+"""The reports' Markdown and HTML, rendered on the controller from Jinja2 templates.
 
-The templates (``templates/audit-report.md.j2`` and ``.html.j2`` beside this
-file) get the summary that ``module_utils/report.py`` builds and a few views
-of it. Text from hosts reaches them in every expression, so escaping is not
-left to the templates: each environment passes every ``{{ ... }}`` result
-through one escaper, ``md_escape`` for Markdown and HTML escaping for the page
-(a value is printed raw only when it is already ``Markup``, which only the
-templates' own macros and the ``wbr`` filter make). Undefined names and keys
+The audit report's templates (``templates/audit-report.md.j2`` and
+``.html.j2`` beside this file) get the summary that ``module_utils/report.py``
+builds and a few views of it; the playbooks' summaries (``dnsbl-report``,
+``harden-summary``) get the playbook variables they name. Text from hosts
+reaches them in every expression, so escaping is not left to the templates:
+each environment passes every ``{{ ... }}`` result through one escaper,
+``md_escape`` for Markdown and HTML escaping for the page (a value is printed
+raw only when it is already ``Markup``, which only the templates' own macros
+and the ``wbr`` filter make). Undefined names and keys
 fail the rendering instead of printing nothing.
 """
 
@@ -29,6 +31,12 @@ from ansible_collections.mailguard.postfix.plugins.module_utils import report
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'templates')
 MARKDOWN_TEMPLATE = 'audit-report.md.j2'
 HTML_TEMPLATE = 'audit-report.html.j2'
+# The playbooks' Markdown summaries, by the name the markdown_summary action takes, with
+# the variables each template reads.
+PLAYBOOK_SUMMARIES = {
+    'dnsbl-report': ('dnsbl-report.md.j2', ('dnsbl_fleet',)),
+    'harden-summary': ('harden-summary.md.j2', ('harden_fleet', 'harden_summary_counts')),
+}
 
 # The severities whose findings the page shows unfolded: what a reader came
 # for; low and info stay one click away so they do not bury them.
@@ -63,17 +71,17 @@ def _environment(**options):
     return env
 
 
-_ENVIRONMENTS = {}
+_LOADED = {}
 
 
 def _template(name):
-    if name not in _ENVIRONMENTS:
-        if name == HTML_TEMPLATE:
+    if name not in _LOADED:
+        if name.endswith('.html.j2'):
             env = _environment(autoescape=True, finalize=_html_finalize)
         else:
             env = _environment(autoescape=False, finalize=_md_finalize)
-        _ENVIRONMENTS[name] = env.get_template(name)
-    return _ENVIRONMENTS[name]
+        _LOADED[name] = env.get_template(name)
+    return _LOADED[name]
 
 
 def view(summary):
@@ -114,6 +122,19 @@ def _render(name, summary):
 def render_markdown(summary):
     """``summary.md``: the report in Markdown."""
     return _render(MARKDOWN_TEMPLATE, summary)
+
+
+def render_summary(name, variables):
+    """A playbook's Markdown summary (see PLAYBOOK_SUMMARIES) from the variables it reads.
+
+    Raises KeyError for a name or variable that is not there, and Jinja2's
+    UndefinedError for a key the template needs that the data lacks.
+    """
+    template, needed = PLAYBOOK_SUMMARIES[name]
+    missing = [variable for variable in needed if variable not in variables]
+    if missing:
+        raise KeyError('%s needs %s' % (name, ', '.join(missing)))
+    return _template(template).render(dict((variable, variables[variable]) for variable in needed)).rstrip('\n') + '\n'
 
 
 def render_html(summary):

@@ -4,10 +4,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from unittest.mock import MagicMock
+
 import pytest
 
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
+from ansible.playbook.task import Task
 
 
 class ModuleExit(Exception):
@@ -78,3 +81,29 @@ def run_read_only(monkeypatch, run_main):
         return result, commands, warnings
 
     return runner
+
+
+@pytest.fixture
+def run_action():
+    """``run_action(plugin, args, check_mode=False, diff=False)``: see _run_action."""
+    return _run_action
+
+
+def _run_action(plugin, args, check_mode=False, diff=False):
+    """Run an action plugin's ActionModule as a task would; returns its result (failed=False unless it failed).
+
+    The plugins run on the controller and need no connection: the test fails
+    if one is used.
+    """
+    task = MagicMock(Task)
+    task.args = args
+    task.check_mode = check_mode
+    task.diff = diff
+    task.async_val = 0
+    task.action = 'mailguard.postfix.%s' % plugin.__name__.rsplit('.', 1)[-1]
+    connection = MagicMock()
+    action = plugin.ActionModule(task, connection, MagicMock(), loader=None, templar=None, shared_loader_obj=None)
+    result = action.run(task_vars={})
+    result.setdefault('failed', False)
+    assert not connection.method_calls, connection.method_calls
+    return result

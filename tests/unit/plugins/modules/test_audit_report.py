@@ -11,11 +11,7 @@ __metaclass__ = type
 import json
 import os
 
-from unittest.mock import MagicMock
-
 import pytest
-
-from ansible.playbook.task import Task
 
 from ansible_collections.mailguard.postfix.plugins.action import audit_report
 
@@ -42,7 +38,7 @@ def listing(directory):
 
 
 @pytest.fixture
-def run_module(monkeypatch):
+def run_module(monkeypatch, run_action):
     """Run the action plugin with the given options; returns the result dict (failed=True on failure)."""
     clock = {'now': '2024-05-04T07:15:00Z'}
     monkeypatch.setattr(audit_report, 'utc_now', lambda: clock['now'])
@@ -50,20 +46,7 @@ def run_module(monkeypatch):
     def runner(args, check_mode=False, diff=False, now=None):
         if now:
             clock['now'] = now
-        task = MagicMock(Task)
-        task.args = args
-        task.check_mode = check_mode
-        task.diff = diff
-        task.async_val = 0
-        task.action = 'mailguard.postfix.audit_report'
-        # The plugin needs no connection: it writes on the controller.
-        connection = MagicMock()
-        action = audit_report.ActionModule(task, connection, MagicMock(), loader=None, templar=None,
-                                           shared_loader_obj=None)
-        result = action.run(task_vars={})
-        result.setdefault('failed', False)
-        assert not connection.method_calls, connection.method_calls
-        return result
+        return run_action(audit_report, args, check_mode=check_mode, diff=diff)
 
     return runner
 
