@@ -183,24 +183,30 @@ def _classes(main, computed, managed):
     return removals, merged
 
 
-def _postscreen_entries(options, services_now, port25, running, record, relay_open):
+def _port25_overrides(port25, relay_open):
+    """The overrides of the smtpd on port 25 that an smtpd taking its place keeps.
+
+    The smtpd behind postscreen takes over the overrides of the smtpd it
+    replaces (milters, TLS, limits ...), except those that open relaying.
+    """
+    overrides = dict((port25 or {}).get("overrides") or {})
+    if "smtp/inet" in relay_open:
+        for name in RELAY_OPENING_OVERRIDES:
+            overrides.pop(name, None)
+    return overrides
+
+
+def _postscreen_entries(options, services_now, port25, running, record, kept_overrides):
     """The master.cf entries that put postscreen on port 25, or take it off again."""
     entries = []
     if options["postscreen"]:
         chroot = (port25 or {}).get("chroot", "y")
-        # The smtpd behind postscreen takes over the overrides of the smtpd
-        # it replaces (milters, TLS, limits ...), except those that open
-        # relaying.
-        overrides = dict((port25 or {}).get("overrides") or {})
-        if "smtp/inet" in relay_open:
-            for name in RELAY_OPENING_OVERRIDES:
-                overrides.pop(name, None)
         for svc in POSTSCREEN_SERVICES:
             key = "%s/%s" % (svc["service"], svc["type"])
             if key in services_now and (key != "smtp/inet" or running):
                 entries.append({"service": svc["service"], "type": svc["type"], "command": svc["command"]})
             elif key == "smtpd/pass":
-                entries.append(dict(svc, chroot=chroot, overrides=overrides))
+                entries.append(dict(svc, chroot=chroot, overrides=dict(kept_overrides)))
             elif key == "smtp/inet" and port25:
                 entries.append(dict(svc))
             else:
@@ -286,7 +292,8 @@ def plan(facts, computed, options, record=None):
             continue
         entry = dict(_stub(key), command="smtpd", overrides=overrides)
         services[key] = entry if key in services_now else dict(entry, **DEBIAN_SERVICE_FIELDS)
-    for entry in _postscreen_entries(options, services_now, port25, running, record, relay_open):
+    kept_overrides = _port25_overrides(port25, relay_open)
+    for entry in _postscreen_entries(options, services_now, port25, running, record, kept_overrides):
         services["%s/%s" % (entry["service"], entry["type"])] = entry
 
     # The smtpd that serves port 25 once the services are applied: the one
@@ -295,10 +302,7 @@ def plan(facts, computed, options, record=None):
     if port25_smtpd in services_now:
         overrides_now = services_now[port25_smtpd].get("overrides") or {}
     else:
-        overrides_now = dict((port25 or {}).get("overrides") or {})
-        if "smtp/inet" in relay_open:
-            for name in RELAY_OPENING_OVERRIDES:
-                overrides_now.pop(name, None)
+        overrides_now = kept_overrides
 
     def value_now(name, default):
         # Its own override, or main.cf's value (extra_parameters first).
